@@ -1,0 +1,29 @@
+"""`shipstep.yaml`: the configuration of `shipstep run`, its schema and loader."""
+
+from shipstep.config.model import (
+    DEFAULT_FILE,
+    SETTINGS,
+    ConfigRepoSettings,
+    ImageSettings,
+    RegistrySettings,
+    RepositorySettings,
+    RunConfig,
+    Setting,
+    SigningSettings,
+    TestSettings,
+    load_config,
+)
+
+__all__ = [
+    "DEFAULT_FILE",
+    "SETTINGS",
+    "ConfigRepoSettings",
+    "ImageSettings",
+    "RegistrySettings",
+    "RepositorySettings",
+    "RunConfig",
+    "Setting",
+    "SigningSettings",
+    "TestSettings",
+    "load_config",
+]
