@@ -273,6 +273,8 @@ def build(
             tests = _resolve_report_path(api, test_image, inputs.tests)
             with reporter.group("tests"):
                 outcome = run_tests(api, test_image, tests, reporter)
+                if outcome.report_problem:
+                    reporter.log(f"warning: {outcome.report_problem}")
         return BuildResult(
             image_id=built.image_id,
             tags=inputs.tags,

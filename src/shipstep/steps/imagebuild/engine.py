@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -18,7 +19,10 @@ from shipstep.steps.imagebuild.interface import BuildRequest, BuiltImage
 from shipstep.steps.imagebuild.log import LineSplitter, Tail, strip_ansi
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
+MIN_API_VERSION = "1.30"
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (\S+)(.*)$")
+# The classic builder's own lines, kept out of the failing step's output tail.
+_BUILDER_NOISE = (" ---> ", "Removing intermediate container ")
 _PARSE_LINE = re.compile(r"(?:dockerfile parse error|parse error) (?:on )?line (\d+)", re.I)
 # Engine messages on the classic builder's `GET /build` that mean "your input is wrong".
 _INPUT_ERRORS = (
@@ -40,22 +44,47 @@ def connect(environ: Mapping[str, str] | None = None) -> docker.APIClient:
     usual DOCKER_TLS_VERIFY / DOCKER_CERT_PATH)."""
     env = os.environ if environ is None else environ
     host = engine_host(env)
+    kwargs = docker.utils.kwargs_from_env(environment=dict(env))
+    kwargs["base_url"] = host
+    probe: docker.APIClient | None = None
     try:
-        kwargs = docker.utils.kwargs_from_env(environment=dict(env))
-        kwargs["base_url"] = host
-        client = docker.APIClient(version="auto", timeout=30, **kwargs)
-        client.ping()
-        # From here on no read timeout: a build step or a test may stay silent
-        # for a long time (the test phase sets its own deadline).
-        client.timeout = None
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
+        _check_unix_socket(host)
+        # A fixed old API version first, so that no request is made while
+        # constructing (a failing constructor would leak its socket).
+        probe = docker.APIClient(version=MIN_API_VERSION, timeout=30, **kwargs)
+        version = str(probe.version(api_version=False)["ApiVersion"])
+    except (
+        OSError,
+        docker.errors.DockerException,
+        requests.exceptions.RequestException,
+        KeyError,
+    ) as error:
         raise ShipstepError(
             f"cannot reach the Docker engine at DOCKER_HOST={host}: {_short(error)}",
             hint="Start the engine or point DOCKER_HOST at it (in CodeBuild, enable privileged "
             "mode; in a GitHub docker action the runner mounts /var/run/docker.sock).",
             title="Docker engine unreachable",
         ) from error
+    finally:
+        if probe is not None:
+            probe.close()
+    if docker.utils.version_lt(docker.constants.DEFAULT_DOCKER_API_VERSION, version):
+        version = docker.constants.DEFAULT_DOCKER_API_VERSION
+    client = docker.APIClient(version=version, timeout=30, **kwargs)
+    # No read timeout from here on: a build step or a test may stay silent for
+    # a long time (the test phase sets its own deadline).
+    client.timeout = None
     return client
+
+
+def _check_unix_socket(host: str) -> None:
+    """Connect once ourselves: docker-py leaks the socket of a failed unix connect."""
+    if not host.startswith(("unix://", "http+unix://")):
+        return
+    path = host.split("://", 1)[1]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(path)
 
 
 def _short(error: BaseException) -> str:
@@ -139,11 +168,14 @@ class _Progress:
             self.step, self.total = int(match.group(1)), int(match.group(2))
             self.instruction = match.group(3) + match.group(4)
             self.tail.clear()
+            if match.group(3).upper() == "FROM":
+                self.cached += 1  # a base image is reused, never rebuilt
             self.task.update(completed=self.step - 1, total=self.total)
             return
         if line.strip() == "---> Using cache":
             self.cached += 1
-        self.tail.add(line)
+        if not strip_ansi(line).startswith(_BUILDER_NOISE):
+            self.tail.add(line)
 
     def failure(self, message: str) -> ShipstepError:
         dockerfile = self.request.dockerfile
