@@ -1,0 +1,231 @@
+"""Bad input and faults: each gives a clear diagnostic, no traceback, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+import pytest
+
+from shipstep.steps.build import BuildInputs, build
+from shipstep.steps.imagebuild.log import TAIL_LINE_CHARS, TAIL_LINES
+from shipstep.steps.imagebuild.testrun import ImageTests
+from tests.fixtures.services import free_port
+from tests.integration.build_step.conftest import Run, leftover_containers, write_context
+
+
+def assert_clean(run: Run) -> None:
+    assert "Traceback" not in run.err + run.out
+
+
+def test_missing_context(shipstep: Callable[..., Run], tmp_path: Path) -> None:
+    run = shipstep("build", "--context", str(tmp_path / "nope"), "--tag", "app:1")
+    assert run.code == 2
+    assert f"the build context {tmp_path / 'nope'} does not exist" in run.err
+    assert "hint: Pass --context" in run.err
+    assert_clean(run)
+
+
+def test_missing_dockerfile(shipstep: Callable[..., Run], tmp_path: Path) -> None:
+    run = shipstep("build", "--context", str(tmp_path), "--tag", "app:1")
+    assert run.code == 2 and f"no Dockerfile at {tmp_path / 'Dockerfile'}" in run.err
+    run = shipstep(
+        "build", "--context", str(tmp_path), "--file", "other/Dockerfile", "--tag", "app:1"
+    )
+    assert run.code == 2 and "no Dockerfile at other/Dockerfile" in run.err
+    assert_clean(run)
+
+
+@pytest.mark.timeout(120)
+def test_dockerfile_syntax_error_points_at_the_line(
+    shipstep: Callable[..., Run], busybox_image: str, tmp_path: Path
+) -> None:
+    context = write_context(tmp_path / "ctx", busybox_image, ["RUN true", "COPPY a b"])
+    run = shipstep(
+        "build",
+        "--context",
+        str(context),
+        "--tag",
+        "shipstep-test/never:1",
+        env={"GITHUB_ACTIONS": "true"},
+    )
+    assert run.code == 2
+    dockerfile = context / "Dockerfile"
+    assert f"{dockerfile}:3: the engine refused the Dockerfile" in run.err
+    assert "unknown instruction: COPPY" in run.err
+    assert f"::error file={dockerfile},line=3,title=Dockerfile error::" in run.err
+    assert_clean(run)
+
+
+def test_unknown_build_arg_and_target(
+    shipstep: Callable[..., Run], busybox_image: str, tmp_path: Path
+) -> None:
+    context = write_context(
+        tmp_path / "ctx", busybox_image + " AS base", ["ARG VERSION", "FROM base AS final"]
+    )
+    run = shipstep("build", "--context", str(context), "--tag", "app:1", "--build-arg", "VERSON=1")
+    assert run.code == 2
+    assert (
+        "build argument VERSON is not declared by any ARG" in run.err
+        and "Declared: VERSION" in run.err
+    )
+    run = shipstep("build", "--context", str(context), "--tag", "app:1", "--target", "tests")
+    assert run.code == 2
+    assert "--target 'tests': no stage of that name" in run.err and "base, final" in run.err
+    run = shipstep("build", "--context", str(context), "--tag", "app:1", "--test-target", "tests")
+    assert run.code == 2 and "--test-target 'tests'" in run.err
+    # Proxy arguments need no declaration, as with docker build.
+    run = shipstep(
+        "build",
+        "--context",
+        str(context / "missing"),
+        "--tag",
+        "app:1",
+        "--build-arg",
+        "HTTP_PROXY=x",
+    )
+    assert "build argument" not in run.err
+    assert_clean(run)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--tag", "App:1"], "--tag 'App:1' is not a valid image name"),
+        (["--tag", "app@sha256:abc"], "is not a valid image name"),
+        (["--tag", "a:1", "--test-command", "sh -c 'unclosed"], "cannot be split into arguments"),
+        (["--tag", "a:1", "--test-command", '["sh", 1]'], "must be an array of strings"),
+        (
+            ["--tag", "a:1", "--test-command", "true", "--test-timeout", "0"],
+            "must be a positive number",
+        ),
+        (["--tag", "a:1", "--test-report", "/r.xml"], "need --test-command or --test-target"),
+        (["--tag", "a:1", "--platform", "linux/amd64,linux/arm64"], "need --builder buildx"),
+        (["--tag", "a:1", "--build-arg", "UNSET_SHIPSTEP_VAR"], "$UNSET_SHIPSTEP_VAR is not set"),
+        (["--tag", "a:1", "--label", "novalue"], "is not NAME=VALUE"),
+    ],
+)
+def test_bad_inputs(
+    shipstep: Callable[..., Run], tmp_path: Path, argv: list[str], message: str
+) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    run = shipstep("build", "--context", str(tmp_path), *argv)
+    assert run.code == 2, run.err
+    assert message in run.err
+    assert_clean(run)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["unix", "tcp"])
+def test_engine_unreachable_names_docker_host(
+    shipstep: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    host = (
+        f"unix://{tmp_path}/no-docker.sock" if kind == "unix" else f"tcp://127.0.0.1:{free_port()}"
+    )
+    monkeypatch.setenv("DOCKER_HOST", host)
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    run = shipstep("build", "--context", str(tmp_path), "--tag", "app:1")
+    assert run.code == 1
+    assert f"cannot reach the Docker engine at DOCKER_HOST={host}" in run.err
+    assert "hint: Start the engine or point DOCKER_HOST at it" in run.err
+    assert_clean(run)
+
+
+def test_buildx_missing_is_a_clear_error(
+    shipstep: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    run = shipstep("build", "--context", str(tmp_path), "--tag", "a:1", "--builder", "buildx")
+    assert run.code == 2 and "--builder buildx needs the docker CLI, and none is on PATH" in run.err
+    # The docker CLI on this machine has no buildx plugin (Debian docker.io without docker-buildx).
+    monkeypatch.setenv("PATH", os.defpath + ":/usr/local/bin")
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    run = shipstep("build", "--context", str(tmp_path), "--tag", "a:1", "--builder", "buildx")
+    assert run.code == 2
+    assert "has no buildx plugin" in run.err and "docker/setup-buildx-action" in run.err
+    assert_clean(run)
+
+
+@pytest.mark.timeout(180)
+def test_failing_instruction_and_bounded_tail(
+    shipstep: Callable[..., Run], unique_tag: Callable[..., str], busybox_image: str, tmp_path: Path
+) -> None:
+    script = (
+        "RUN i=0; while [ $i -lt 20000 ]; do echo line-$i; i=$((i+1)); done; "
+        "head -c 10000 /dev/zero | tr '\\0' x; echo; echo the-last-words >&2; exit 7"
+    )
+    context = write_context(tmp_path / "ctx", busybox_image, ["RUN echo fine", script])
+    run = shipstep(
+        "build", "--context", str(context), "--tag", unique_tag(), env={"GITHUB_ACTIONS": "true"}
+    )
+    assert run.code == 1
+    error = run.err[run.err.index("error: ") :]
+    assert f"{context / 'Dockerfile'}:3: the build failed at step 3/" in error
+    assert ": RUN i=0; while" in error
+    assert "Removing intermediate container" not in error
+    assert "returned a non-zero code: 7" in error
+    assert "the-last-words" in error and "line-19999" in error
+    assert "earlier lines not shown" in error
+    # The message keeps a bounded tail however much the step printed.
+    assert len(error) < (TAIL_LINES + 10) * (TAIL_LINE_CHARS + 20)
+    assert f"::error file={context / 'Dockerfile'},line=3,title=docker build failed::" in run.err
+    assert "line-0\n" in run.err  # the whole log was streamed before
+    assert_clean(run)
+
+
+class CountingReporter:
+    """Counts lines without keeping them (a stand-in for a terminal)."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.longest = 0
+
+    def log(self, line: str) -> None:
+        self.lines += 1
+        self.longest = max(self.longest, len(line))
+
+    def group(self, title: str):  # type: ignore[no-untyped-def]
+        from contextlib import nullcontext
+
+        return nullcontext()
+
+    def task(self, description: str, total: float | None = None):  # type: ignore[no-untyped-def]
+        from contextlib import nullcontext
+
+        from shipstep.progress import _NullTask
+
+        return nullcontext(_NullTask())
+
+    def mask(self, secret: str) -> None:
+        pass
+
+
+@pytest.mark.timeout(180)
+def test_test_log_flood_keeps_a_bounded_tail(
+    unique_tag: Callable[..., str],
+    busybox_image: str,
+    docker_client: docker.DockerClient,
+    tmp_path: Path,
+) -> None:
+    context = write_context(tmp_path / "ctx", busybox_image, [])
+    flood = "i=0; while [ $i -lt 50000 ]; do echo test-line-$i; i=$((i+1)); done; head -c 200000 /dev/zero | tr '\\0' y; exit 1"
+    reporter = CountingReporter()
+    result = build(
+        BuildInputs(
+            context=context,
+            tags=(unique_tag(),),
+            tests=ImageTests(command=("sh", "-c", flood), timeout=120),
+        ),
+        reporter=reporter,
+    )
+    assert not result.succeeded and result.tests is not None
+    assert result.tests.exit_code == 1
+    assert reporter.lines > 50000
+    assert reporter.longest <= 4096  # a 200 kB line arrives in bounded pieces
+    assert len(result.tests.tail) == TAIL_LINES
+    assert all(len(line) <= TAIL_LINE_CHARS + 2 for line in result.tests.tail)
+    assert leftover_containers(docker_client, result.image_id) == []
