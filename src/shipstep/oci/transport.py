@@ -64,7 +64,9 @@ class _Token:
 class _CountingReader:
     """A file-like body that counts bytes as requests streams them."""
 
-    def __init__(self, inner: IO[bytes], stats: TransportStats, length: int | None) -> None:
+    def __init__(
+        self, inner: IO[bytes] | _ChunkReader, stats: TransportStats, length: int | None
+    ) -> None:
         self._inner = inner
         self._stats = stats
         self._length = length
@@ -76,6 +78,11 @@ class _CountingReader:
 
     def __len__(self) -> int:
         return self._length or 0
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
 
 
 class Transport:
@@ -290,6 +297,7 @@ class Transport:
                         allow_redirects=allow_redirects,
                     )
             except requests.RequestException as error:
+                _close(data)
                 self.stats.requests += 1
                 self.stats.by_method[method] += 1
                 if not retry:
@@ -302,6 +310,7 @@ class Transport:
                     ) from None
                 self._wait(attempt, None)
                 continue
+            _close(data)
             self.stats.requests += 1
             self.stats.by_method[method] += 1
             if response.status_code == 401:
@@ -342,7 +351,7 @@ class Transport:
             return produced
         if hasattr(produced, "read"):
             return _CountingReader(produced, self.stats, length)  # type: ignore[arg-type]
-        return _count_iter(produced, self.stats)
+        return _CountingReader(_ChunkReader(produced), self.stats, length)
 
     def _wait(self, attempt: int, retry_after: float | None) -> None:
         self.stats.retries += 1
@@ -358,10 +367,34 @@ class RetryableError(Exception):
     """A transient failure the caller can recover from by starting over."""
 
 
-def _count_iter(chunks: Iterable[bytes], stats: TransportStats) -> Iterable[bytes]:
-    for chunk in chunks:
-        stats.bytes_uploaded += len(chunk)
-        yield chunk
+def _close(body: object) -> None:
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
+
+
+class _ChunkReader:
+    """`read(n)` over an iterable of chunks, so that requests sends a
+    Content-Length body (registries such as ECR refuse chunked encoding)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._chunk = b""
+        self._offset = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self._offset >= len(self._chunk):
+            self._chunk, self._offset = b"", 0
+            for chunk in self._chunks:
+                if chunk:
+                    self._chunk = chunk
+                    break
+            if not self._chunk:
+                return b""
+        end = len(self._chunk) if size < 0 else self._offset + size
+        piece = self._chunk[self._offset : end]
+        self._offset += len(piece)
+        return piece
 
 
 def _reason(error: requests.RequestException) -> str:
