@@ -48,6 +48,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(("image", "test", "timeout"), "--test-timeout"),
     Setting(("image", "test", "report"), "--test-report"),
     Setting(("registry", "url"), "--registry"),
+    Setting(("registry", "endpoint"), "--registry-endpoint"),
     Setting(("registry", "ecr", "account"), "--ecr-account"),
     Setting(("registry", "ecr", "region"), "--ecr-region"),
     Setting(("signing", "mode"), "--signing-mode"),
@@ -81,11 +82,11 @@ class ImageSettings:
 
 @dataclass(frozen=True)
 class RepositorySettings:
-    tag_immutability: bool | None = None
-    scan_on_push: bool | None = None
-    encryption: str | None = None
+    tag_immutability: bool = False
+    scan_on_push: bool = False
     kms_key: str | None = None
     lifecycle_policy: Path | None = None
+    resource_tags: Mapping[str, str] = field(default_factory=dict)
     scan_gate: str | None = None
 
 
@@ -97,6 +98,7 @@ class RegistrySettings:
     prefix: str = ""
     ecr_account: str | None = None
     ecr_region: str | None = None
+    endpoint: str | None = None  # URL serving the registry API when not https://<host>
     repository_settings: RepositorySettings = field(default_factory=RepositorySettings)
 
     @property
@@ -260,6 +262,7 @@ def _build(
             "Keep registry.ecr for Amazon ECR, registry.url for any other registry.",
         )
     settings = _repository_settings(builder, registry_data.get("repository") or {})
+    endpoint = registry_data.get("endpoint")
     if ecr:
         account, region = ecr.get("account"), ecr.get("region")
         if account is None:
@@ -270,6 +273,7 @@ def _build(
             host=f"{account}.dkr.ecr.{region}.amazonaws.com",
             ecr_account=account,
             ecr_region=region,
+            endpoint=endpoint,
             repository_settings=settings,
         )
     else:
@@ -283,7 +287,9 @@ def _build(
                 " (or registry.ecr.account and registry.ecr.region for Amazon ECR)",
             )
         host, _, prefix = str(url).partition("/")
-        registry = RegistrySettings(host=host, prefix=prefix, repository_settings=settings)
+        registry = RegistrySettings(
+            host=host, prefix=prefix, endpoint=endpoint, repository_settings=settings
+        )
 
     signing = _signing(builder, data.get("signing") or {}, local, local_defaults, used)
     config_repo = _config_repo(builder, data.get("config-repo") or {}, local, local_defaults, used)
@@ -345,18 +351,12 @@ def _image(builder: _Builder, data: Mapping[str, Any], revision: str | None) -> 
 
 def _repository_settings(builder: _Builder, section: Mapping[str, Any]) -> RepositorySettings:
     policy = section.get("lifecycle-policy")
-    if section.get("kms-key") and section.get("encryption") != "KMS":
-        raise builder.invalid(
-            ("registry", "repository", "kms-key"),
-            "'registry.repository.kms-key' needs 'registry.repository.encryption: KMS'",
-            "Add encryption: KMS, or remove kms-key.",
-        )
     return RepositorySettings(
-        tag_immutability=section.get("tag-immutability"),
-        scan_on_push=section.get("scan-on-push"),
-        encryption=section.get("encryption"),
+        tag_immutability=bool(section.get("tag-immutability", False)),
+        scan_on_push=bool(section.get("scan-on-push", False)),
         kms_key=section.get("kms-key"),
         lifecycle_policy=builder.path(policy) if policy else None,
+        resource_tags=dict(section.get("resource-tags") or {}),
         scan_gate=section.get("scan-gate"),
     )
 
@@ -401,7 +401,8 @@ def _signing(
             f"signing mode key needs a key file, not the KMS reference '{key}'",
             "Use signing mode kms for awskms:// references.",
         )
-    return SigningSettings(mode=mode, key=key if is_kms else str(builder.path(key)))
+    verbatim = is_kms or str(key).startswith("env://")  # env://VAR: the PEM in a variable
+    return SigningSettings(mode=mode, key=key if verbatim else str(builder.path(key)))
 
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/@\s]+@[^/:\s]+:")

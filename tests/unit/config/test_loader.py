@@ -37,8 +37,8 @@ registry:
   repository:
     tag-immutability: true
     scan-on-push: true
-    encryption: KMS
     kms-key: alias/ecr
+    resource-tags: {team: web}
     lifecycle-policy: policy.json
 signing:
   key: awskms:///alias/release
@@ -102,6 +102,8 @@ def test_full_file_loads_with_paths_relative_to_the_file(tmp_path: Path) -> None
     assert config.registry.is_ecr
     assert config.registry.repository("team/hello").endswith(".amazonaws.com/team/hello")
     assert config.registry.repository_settings.lifecycle_policy == tmp_path / "policy.json"
+    assert config.registry.repository_settings.resource_tags == {"team": "web"}
+    assert config.registry.repository_settings.tag_immutability is True
     assert config.signing.mode == "kms"
     assert config.signing.key == "awskms:///alias/release"
     assert config.config_repo.forge == "github"
@@ -328,10 +330,7 @@ def test_missing_settings_in_ci_even_without_a_file(tmp_path: Path) -> None:
             "config-repo: {url: 'https://github.com/a/b', forge: local}\n",
             "works on a repository path",
         ),
-        (
-            "registry: {url: a.io, repository: {kms-key: k}}\n",
-            "needs 'registry.repository.encryption: KMS'",
-        ),
+        ("registry: {url: a.io, endpoint: 'ftp://x'}\n", "'registry.endpoint' has an invalid"),
         ('image: {name: hello, test: {command: "sh -c \'oops"}}\n', "cannot be split"),
     ],
 )
