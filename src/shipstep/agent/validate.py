@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 from shipstep.agent.config import AgentConfig
 from shipstep.agent.objects import Manifest, ObjectId, images_of, split_api_version
+from shipstep.errors import ShipstepError
+from shipstep.oci.reference import parse_reference
 
-DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,11 @@ def crd_resources(manifests: list[Manifest]) -> dict[tuple[str, str], ResourceIn
 
 
 def image_problem(image: str, require_digest: bool) -> str | None:
-    if require_digest and not DIGEST.search(image):
+    try:
+        ref = parse_reference(image)
+    except ShipstepError as error:
+        return f"is not a valid image reference ({error.message})"
+    if require_digest and not (ref.digest and DIGEST.fullmatch(ref.digest)):
         return "is not pinned by digest (@sha256:...)"
     return None
 
