@@ -180,7 +180,7 @@ def render(
                 )
             manifests.extend(_kustomize(root, start, kustomize, kustomize_timeout, limits))
             continue
-        files = [start] if start.is_file() else list(_walk(root, start))
+        files = [start] if start.is_file() else sorted(_walk(root, start))
         for file in files:
             relative = str(file.relative_to(root))
             if not _inside(root, file):
