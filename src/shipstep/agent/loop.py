@@ -188,7 +188,7 @@ class Agent:
             problems += unhealthy
         if problems:
             reason = "\n".join(problems)
-            if self.status.record(
+            if self.refused is None and self.status.record(
                 revision=target.revision, result=FAILED, reason=reason, counts=report.counts()
             ):
                 self.status.event("Failed", f"{target.revision[:12]}: {problems[0]}", warning=True)
@@ -202,6 +202,18 @@ class Agent:
             notes.append(f"prune blocked: {report.prune.blocked}")
         notes += [f"prune of {oid} failed: {message}" for oid, message in report.prune_failed]
         counts = report.counts() if report.wrote else None
+        if self.refused is not None:
+            # The head is refused: the status keeps saying so while the
+            # previous revision is reconciled (drift still corrected).
+            if report.drift:
+                self.status.event(
+                    "DriftCorrected",
+                    f"{report.drift} object(s) re-applied after drift",
+                    warning=True,
+                )
+            return Outcome(
+                target.revision, APPLIED if report.wrote else "unchanged", "\n".join(notes), report
+            )
         if self.status.record(
             revision=target.revision,
             result=APPLIED,

@@ -78,11 +78,19 @@ def test_bad_documents(tmp_path: Path, text: str, message: str) -> None:
         render(tmp_path, (".",), RenderLimits())
 
 
-def test_alias_to_mapping_refused(tmp_path: Path) -> None:
-    bomb = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\nextra:\n  a: &a [1, 2]\n  b: [*a, *a]\n"
-    write(tmp_path, {"x.yaml": bomb})
-    with pytest.raises(RenderError, match="alias"):
+def test_aliases_allowed_but_expansion_is_bounded(tmp_path: Path) -> None:
+    shared = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, labels: &l {a: b}}\nextra: {labels: *l}\n"
+    write(tmp_path, {"ok.yaml": shared})
+    assert render(tmp_path, (".",), RenderLimits())[0].obj["extra"]["labels"] == {"a": "b"}
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 8)]
+    bomb = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\nextra:\n" + "".join(
+        f"  {lv}\n" for lv in levels
+    )
+    write(tmp_path, {"ok.yaml": shared, "z.yaml": bomb})
+    with pytest.raises(RenderError, match="expands to more than") as info:
         render(tmp_path, (".",), RenderLimits())
+    assert info.value.file == "z.yaml"
 
 
 def test_size_and_count_limits(tmp_path: Path) -> None:
