@@ -1,0 +1,1 @@
+"""Step functions: plain inputs in, a result object out (see DESIGN.md)."""
