@@ -1,0 +1,66 @@
+"""What `shipstep agent --once` / `--dry-run` returns (a `StepResult`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shipstep.agent.loop import Outcome
+from shipstep.agent.plan import UNCHANGED
+from shipstep.result import OutputValue
+
+
+@dataclass
+class AgentResult:
+    outcome: Outcome
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome.result in ("applied", "unchanged", "dry-run")
+
+    def outputs(self) -> Mapping[str, OutputValue]:
+        counts = self.outcome.report.counts() if self.outcome.report else {}
+        return {
+            "revision": self.outcome.revision,
+            "result": self.outcome.result,
+            "reason": self.outcome.reason,
+            **{k: v for k, v in counts.items()},
+        }
+
+    def _plan_lines(self) -> list[str]:
+        report = self.outcome.report
+        if report is None:
+            return []
+        lines = [
+            f"  {item.action:9} {item.id}" for item in report.plan.items if item.action != UNCHANGED
+        ]
+        unchanged = report.plan.count(UNCHANGED)
+        if unchanged:
+            lines.append(f"  {unchanged} object(s) unchanged")
+        lines += [f"  prune     {entry.id}" for entry, _ in report.prune.delete]
+        lines += [f"  keep      {entry.id} ({why})" for entry, why in report.prune.keep]
+        if report.prune.blocked:
+            lines.append(f"  prune blocked: {report.prune.blocked}")
+        return lines
+
+    def text(self) -> str:
+        o = self.outcome
+        head = f"revision {o.revision or '-'}: {o.result}"
+        if o.result == "dry-run":
+            return "\n".join(
+                [f"revision {o.revision}: plan (dry run, nothing written)", *self._plan_lines()]
+            )
+        lines = [head]
+        if o.report is not None:
+            counts = o.report.counts()
+            lines.append("  " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        if o.reason:
+            lines += [f"  {line}" for line in o.reason.splitlines()[:60]]
+        return "\n".join(lines)
+
+    def summary_markdown(self) -> str:
+        o = self.outcome
+        body = f"### shipstep agent\n\nRevision `{o.revision or '-'}`: **{o.result}**\n"
+        if o.reason:
+            body += "\n```\n" + "\n".join(o.reason.splitlines()[:60]) + "\n```\n"
+        return body
