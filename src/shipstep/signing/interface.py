@@ -55,10 +55,18 @@ class FoundSignatures:
 
 
 class SignatureSource(Protocol):
-    def signatures(self, repository: str, digest: str) -> FoundSignatures:
-        """Every signature attached to `repository@digest` (repository with its
-        registry host, no tag). Raises `ShipstepError` when the registry cannot
-        be asked at all; an image without signatures gives empty lists."""
+    """Where signatures come from (repository: registry host + path, no tag).
+
+    Both methods raise `ShipstepError` only when the registry cannot be asked
+    at all; an image without signatures gives empty lists. They are separate
+    so that a verifier satisfied by a classic signature need not look up
+    referrers (one round trip fewer)."""
+
+    def classic_signatures(self, repository: str, digest: str) -> FoundSignatures:
+        """The layers of the `sha256-<hex>.sig` manifest (in `classic`)."""
+
+    def bundle_signatures(self, repository: str, digest: str) -> FoundSignatures:
+        """The Sigstore bundles attached as referrers (in `bundles`)."""
 
 
 @dataclass(frozen=True)

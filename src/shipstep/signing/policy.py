@@ -50,6 +50,7 @@ from sigstore.models import TrustedRoot
 from sigstore.verify import Verifier as SigstoreVerifier
 
 from shipstep.errors import InputError
+from shipstep.oci.reference import parse_reference
 from shipstep.signing import awskms
 from shipstep.signing.bundle import KeylessIdentity, load_trusted_root, make_verifier, verify_bundle
 from shipstep.signing.classic import TrustedKey, verify_layer
@@ -291,17 +292,15 @@ class Verdict:
 
 
 def split_image(image: str) -> tuple[str, str]:
-    """(repository without tag, digest) of `name[:tag]@sha256:…`."""
-    name, at, digest = image.strip().rpartition("@")
-    if not at or not _DIGEST.fullmatch(digest):
+    """(registry/repository without tag, digest) of `name[:tag]@sha256:…`,
+    normalised as the Docker CLI does (`busybox` -> `docker.io/library/busybox`)."""
+    ref = parse_reference(image)
+    if ref.digest is None or not _DIGEST.fullmatch(ref.digest):
         raise InputError(
-            f"{image!r} does not name a digest; signatures are verified for digests only.",
+            f"{image!r} does not name a sha256 digest; signatures are verified for digests only.",
             hint="Pass REGISTRY/REPOSITORY@sha256:DIGEST (resolve a tag to its digest first).",
         )
-    last = name.rsplit("/", 1)
-    if ":" in last[-1]:
-        name = name[: name.rfind(":")]
-    return name, digest
+    return ref.name, ref.digest
 
 
 class Verifier:
@@ -379,18 +378,26 @@ class Verifier:
         cached = self._cached(cache_key)
         if cached is not None:
             return cached
-        found = self._source.signatures(repository, digest)
-        checks: list[SignatureCheck] = []
-        if found.classic:
-            keys = self._trusted_keys(rule)
-            checks += [verify_layer(layer, digest, keys) for layer in found.classic]
-        checks += [
-            verify_bundle(bundle, digest, rule.identities, self._sigstore)
-            for bundle in found.bundles
-        ]
+        found = self._source.classic_signatures(repository, digest)
+        keys = self._trusted_keys(rule) if found.classic else []
+        checks = [verify_layer(layer, digest, keys) for layer in found.classic]
         problems = list(found.problems)
-        if not found.classic and not found.bundles:
-            problems.append(f"{target} has no signatures")
+        looked_for_bundles = False
+        if rule.identities and not any(check.ok for check in checks):
+            looked_for_bundles = True
+            bundles = self._source.bundle_signatures(repository, digest)
+            problems += bundles.problems
+            checks += [
+                verify_bundle(found_bundle, digest, rule.identities, self._sigstore)
+                for found_bundle in bundles.bundles
+            ]
+        if not checks:
+            kinds = (
+                "classic signatures or Sigstore bundles"
+                if looked_for_bundles
+                else "classic signatures"
+            )
+            problems.append(f"{target} has no {kinds}")
         verdict = Verdict(
             target,
             digest,

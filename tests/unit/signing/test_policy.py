@@ -30,9 +30,16 @@ class MemorySource:
         self.entries: dict[tuple[str, str], FoundSignatures] = {}
         self.calls = 0
 
-    def signatures(self, repository: str, digest: str) -> FoundSignatures:
+    def classic_signatures(self, repository: str, digest: str) -> FoundSignatures:
         self.calls += 1
-        return self.entries.get((repository, digest), FoundSignatures())
+        found = self.entries.get((repository, digest), FoundSignatures())
+        return FoundSignatures(classic=found.classic, problems=found.problems)
+
+    def bundle_signatures(self, repository: str, digest: str) -> FoundSignatures:
+        self.calls += 1
+        return FoundSignatures(
+            bundles=self.entries.get((repository, digest), FoundSignatures()).bundles
+        )
 
 
 def sign_layer(key: ec.EllipticCurvePrivateKey, digest: str, ref: str = "layer 0") -> ClassicLayer:
@@ -124,7 +131,7 @@ def test_failures_are_not_cached_and_reasons_are_given(
     verifier = Verifier(policy, source)
     unsigned = verifier.verify(f"{REPO}@{DIGEST}")
     assert not unsigned.verified
-    assert any("has no signatures" in r for r in unsigned.reasons())
+    assert any("has no classic signatures" in r for r in unsigned.reasons())
     other_digest = "sha256:" + "34" * 32
     source.entries[(REPO, DIGEST)] = FoundSignatures(classic=[sign_layer(key, other_digest)])
     wrong = verifier.verify(f"{REPO}@{DIGEST}")
@@ -246,5 +253,6 @@ def test_kms_keys_are_fetched_once(key_dir: tuple[Path, ec.EllipticCurvePrivateK
 def test_split_image() -> None:
     assert split_image(f"reg:5000/a/b:tag@{DIGEST}") == ("reg:5000/a/b", DIGEST)
     assert split_image(f"reg:5000/a/b@{DIGEST}") == ("reg:5000/a/b", DIGEST)
-    with pytest.raises(InputError, match="does not name a digest"):
+    assert split_image(f"busybox@{DIGEST}") == ("docker.io/library/busybox", DIGEST)
+    with pytest.raises(InputError, match="does not name a sha256 digest"):
         split_image("reg/a:latest")
