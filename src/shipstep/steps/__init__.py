@@ -1,1 +1,1 @@
-"""Step functions: plain inputs in, a result object out (see DESIGN.md)."""
+"""The pipeline steps: one module per step, plain inputs in, a result object out."""

@@ -1,0 +1,146 @@
+"""Which files of a checkout to search: globs, and paths that stay inside it.
+
+Paths come from users (`--path`, `--target`) and from the repository itself
+(symlinks). None of them may lead outside the checkout: a glob with `..` or an
+absolute path is bad input, and a symlink that resolves outside is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from shipstep.errors import InputError, ShipstepError
+
+DEFAULT_GLOBS = ("**/*.yaml", "**/*.yml", "**/*.json")
+SKIPPED_DIRECTORIES = frozenset({".git"})
+
+
+def check_relative(path: str, what: str) -> str:
+    """`path` as a clean relative POSIX path, or `InputError` if it could escape."""
+    text = path.strip().replace("\\", "/")
+    pure = PurePosixPath(text)
+    if not text or pure.is_absolute() or ".." in pure.parts or re.match(r"^[A-Za-z]:", text):
+        raise InputError(
+            f"{what} {path!r} is not a relative path inside the config repository.",
+            hint="Give paths relative to the repository root, without '..' (e.g. envs/prod/**/*.yaml).",
+        )
+    return str(pure)
+
+
+@dataclass(frozen=True)
+class Glob:
+    """A `--path` pattern: `*` and `?` stay within a directory, `**/` spans
+    any number of them; a pattern without wildcards names a file or a
+    directory (everything below it)."""
+
+    pattern: str
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        return _compile(self.pattern)
+
+    @property
+    def fixed_prefix(self) -> str:
+        """The leading directories without wildcards (`envs/prod` for
+        `envs/prod/**/*.yaml`): what a sparse checkout must include."""
+        parts = PurePosixPath(self.pattern).parts
+        fixed: list[str] = []
+        for part in parts:
+            if any(c in part for c in "*?["):
+                break
+            fixed.append(part)
+        if len(fixed) == len(parts) and fixed:
+            # No wildcard: a file (its directory) or a directory (itself).
+            return "/".join(fixed)
+        return "/".join(fixed)
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:[^/]+/)*")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    body = "".join(out)
+    if not any(c in pattern for c in "*?"):
+        body += "(?:/.*)?"  # a directory means everything below it
+    return re.compile(body)
+
+
+def make_globs(patterns: Sequence[str]) -> list[Glob]:
+    return [Glob(check_relative(p, "--path")) for p in (patterns or DEFAULT_GLOBS)]
+
+
+def sparse_directories(globs: Sequence[Glob], extra_files: Sequence[str] = ()) -> list[str] | None:
+    """Directories a sparse checkout needs, or None when the whole tree is needed."""
+    dirs: set[str] = set()
+    for glob in globs:
+        prefix = glob.fixed_prefix
+        if not prefix:
+            return None
+        if not any(c in glob.pattern for c in "*?"):
+            # A literal path may be a file: keep its directory.
+            parent = str(PurePosixPath(prefix).parent)
+            prefix = prefix if parent == "." else parent
+        dirs.add(prefix)
+    for file in extra_files:
+        parent = str(PurePosixPath(file).parent)
+        if parent == ".":
+            return None
+        dirs.add(parent)
+    return sorted(dirs)
+
+
+def inside(root: Path, relative: str) -> Path:
+    """The real path of `relative` under `root`; refuses anything (a symlink
+    on the way included) that resolves outside the checkout."""
+    real_root = root.resolve()
+    candidate = (root / relative).resolve()
+    if candidate != real_root and real_root not in candidate.parents:
+        raise ShipstepError(
+            f"{relative} resolves outside the config repository (to {candidate}); refusing to read or write it.",
+            hint="Remove the symlink or point --path/--target at files inside the repository.",
+            file=relative,
+            title="Path escapes the checkout",
+        )
+    return candidate
+
+
+def iter_files(root: Path, globs: Sequence[Glob]) -> Iterator[str]:
+    """Relative POSIX paths of regular files (or symlinks) under `root` that
+    match one of `globs`, in a stable order, never entering `.git`."""
+    regexes = [g.regex for g in globs]
+    root_text = str(root)
+    for directory, subdirs, files in os.walk(root_text, followlinks=False):
+        subdirs[:] = sorted(d for d in subdirs if d not in SKIPPED_DIRECTORIES)
+        rel_dir = os.path.relpath(directory, root_text)
+        prefix = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
+        for name in sorted(files):
+            rel = prefix + name
+            if any(rx.fullmatch(rel) for rx in regexes):
+                yield rel
+        # Symlinked directories are not walked (followlinks=False); a
+        # symlinked directory matched literally is checked by `inside`.
+        for name in subdirs:
+            full = os.path.join(directory, name)
+            if os.path.islink(full):
+                rel = prefix + name
+                if any(rx.fullmatch(rel) or rx.fullmatch(rel + "/x") for rx in regexes):
+                    inside(root, rel)

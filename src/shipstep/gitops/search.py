@@ -1,0 +1,97 @@
+"""Find every reference to the bumped image in a checkout, then edit them.
+
+Only files whose text contains the repository's last path component (or a
+marker or explicit target that could name it) are parsed: a file without it
+cannot refer to the image, and skipping the parse is what makes a bump of a
+large config repository fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shipstep.errors import ShipstepError
+from shipstep.gitops.finders import FileSearch as _FileSearch
+from shipstep.gitops.finders import Found, SearchOptions
+from shipstep.gitops.images import ImageSpec
+from shipstep.gitops.paths import Glob, inside, iter_files
+from shipstep.gitops.yamldoc import DEFAULT_MAX_FILE_BYTES, SourceFile, apply_edits
+from shipstep.progress import NullReporter, Reporter
+
+
+@dataclass
+class SearchResult:
+    found: list[Found]
+    files_searched: int
+    files_parsed: int
+    sources: dict[str, SourceFile] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> list[Found]:
+        return [f for f in self.found if f.edits]
+
+    @property
+    def repositories(self) -> list[str]:
+        return sorted({f.repository for f in self.found})
+
+
+def search(
+    root: Path,
+    spec: ImageSpec,
+    globs: Sequence[Glob],
+    options: SearchOptions | None = None,
+    *,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    reporter: Reporter | None = None,
+) -> SearchResult:
+    reporter = reporter or NullReporter()
+    options = options or SearchOptions()
+    needles = [spec.repository.repository_path.rsplit("/", 1)[-1]]
+    if options.flux_policies:
+        needles.append("$imagepolicy")
+    target_files = {t.path for t in options.targets}
+    files = sorted(set(iter_files(root, globs)) | target_files)
+    result = SearchResult([], len(files), 0)
+    seen_real: set[Path] = set()
+    for relative in files:
+        real = inside(root, relative)
+        if relative in target_files and not real.is_file():
+            raise ShipstepError(
+                f"--target names {relative}, which is not a file in the config repository.",
+                hint="Check the path (relative to the repository root) and the branch.",
+                file=relative,
+            )
+        if real in seen_real or not real.is_file():
+            continue
+        seen_real.add(real)
+        source = SourceFile.read(relative, real, max_file_bytes)
+        if relative not in target_files and not any(n in source.text for n in needles):
+            continue
+        result.files_parsed += 1
+        found = _FileSearch(source, spec, options).run()
+        if found:
+            result.sources[relative] = source
+            result.found.extend(found)
+    reporter.log(
+        f"searched {result.files_searched} files ({result.files_parsed} parsed): "
+        f"{len(result.found)} references to {spec.repository.name}, {len(result.changed)} to change"
+    )
+    return result
+
+
+def write_edits(root: Path, result: SearchResult) -> list[str]:
+    """Apply the edits to the files of the checkout; returns the changed paths."""
+    by_file: dict[str, list[Found]] = {}
+    for found in result.changed:
+        by_file.setdefault(found.path, []).append(found)
+    new_texts: dict[str, bytes] = {}
+    for path, founds in by_file.items():
+        source = result.sources[path]
+        edits = [edit for found in founds for edit in found.edits]
+        new_texts[path] = source.encode(apply_edits(source, edits))
+    # Every file is checked before any is written.
+    for path, data in new_texts.items():
+        inside(root, path).write_bytes(data)
+    return sorted(new_texts)

@@ -1,0 +1,287 @@
+"""The bump step end to end against a real git daemon and the GitHub stand-in."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from shipstep.errors import InputError, ShipstepError
+from shipstep.forges.github import GitHubForge
+from shipstep.gitops.finders import SearchOptions
+from shipstep.progress import RecordingReporter
+from shipstep.steps.bump import BumpInputs, bump
+from tests.fixtures.config_repo import (
+    APP,
+    EXPECTED_CHANGED_LINES,
+    MESSY_FILES,
+    NEW_REF,
+    SECOND_REF,
+)
+from tests.fixtures.git import GitServer, git
+from tests.fixtures.github import READ_ONLY_TOKEN, TOKEN, bare_branch_exists, github_api
+from tests.github_standin.server import GitHubStandin
+
+__all__ = ["github_api"]
+_names = itertools.count()
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def make(
+    git_server: GitServer, api: GitHubStandin, files: dict[str, str | bytes] | None = None
+) -> tuple[str, Path, GitHubForge]:
+    name = f"config-{next(_names)}-{id(api)}"
+    bare = git_server.create_repo(name, files or MESSY_FILES)
+    api.state.add_repo(f"org/{name}", branch_exists=bare_branch_exists(bare))  # type: ignore[arg-type]
+    forge = GitHubForge(f"org/{name}", TOKEN, api_url=api.url, backoff=0.01)
+    return git_server.url(name), bare, forge
+
+
+def inputs(url: str, to: str = NEW_REF, **kwargs: object) -> BumpInputs:
+    return BumpInputs(
+        repo=url,
+        image=APP,
+        to=to,
+        source="https://github.example/org/app/commit/abc123",
+        run="https://github.example/org/app/actions/runs/1",
+        backoff=0.01,
+        **kwargs,
+    )  # type: ignore[arg-type]
+
+
+def branch_file(bare: Path, branch: str, path: str) -> bytes:
+    return subprocess.run(
+        ["git", "show", f"{branch}:{path}"], cwd=bare, capture_output=True, check=True
+    ).stdout
+
+
+def changed_lines(old: bytes, new: bytes) -> set[int]:
+    a, b = old.split(b"\n"), new.split(b"\n")
+    assert len(a) == len(b)
+    return {i + 1 for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y}
+
+
+def test_create_then_unchanged_then_updated(
+    git_server: GitServer, github_api: GitHubStandin
+) -> None:
+    url, bare, forge = make(git_server, github_api)
+    first = bump(inputs(url, labels=("bump",), reviewers=("alice", "org/team")), forge)
+    assert first.operation == "created"
+    assert first.branch == "shipstep/bump/app"
+    assert first.pull_request is not None and first.pull_request.number == 1
+    assert first.changes == 13
+    # The diff touches only the intended scalars, byte for byte.
+    for path, expected in EXPECTED_CHANGED_LINES.items():
+        old = MESSY_FILES[path]
+        old_bytes = old.encode() if isinstance(old, str) else old
+        new_bytes = branch_file(bare, "shipstep/bump/app", path)
+        assert changed_lines(old_bytes, new_bytes) == expected, path
+        assert new_bytes.count(b"\r\n") == old_bytes.count(b"\r\n")
+        assert new_bytes.endswith(b"\n") == old_bytes.endswith(b"\n")
+    changed = git(bare, "diff", "--name-only", "main", "shipstep/bump/app").splitlines()
+    assert sorted(changed) == sorted(EXPECTED_CHANGED_LINES)
+    message = git(bare, "log", "-1", "--format=%B", "shipstep/bump/app")
+    assert (
+        f"{APP}:1.3.0 -> {NEW_REF}" in message
+        and "Run: https://github.example/org/app/actions/runs/1" in message
+    )
+    pr = github_api.state.repos[f"org/{url.rsplit('/', 1)[1][:-4]}"].pulls[1]
+    assert pr["labels"] == ["bump"] and pr["reviewers"] == ["alice"] and pr["teams"] == ["team"]
+    assert (
+        "| `envs/prod/deployment.yaml` |" in pr["body"]
+        and '<!-- shipstep:bump name="app"' in pr["body"]
+    )
+    assert NEW_REF.split("@")[1] in pr["body"]
+
+    again = bump(inputs(url), forge)
+    assert again.operation == "unchanged"
+    assert again.commit == first.commit
+
+    second = bump(inputs(url, to=SECOND_REF), forge)
+    assert second.operation == "updated"
+    assert second.pull_request is not None and second.pull_request.number == 1
+    assert (
+        SECOND_REF.split("@")[1] in branch_file(bare, "shipstep/bump/app", "pods/pod.yml").decode()
+    )
+    assert git(bare, "rev-list", "--count", "main..shipstep/bump/app") == "1"
+    assert len(github_api.state.repos[f"org/{url.rsplit('/', 1)[1][:-4]}"].pulls) == 1
+    outputs = second.outputs()
+    assert (
+        outputs["operation"] == "updated" and outputs["pr-number"] == 1 and outputs["changes"] == 13
+    )
+
+
+def test_superseded_when_branch_per_version(
+    git_server: GitServer, github_api: GitHubStandin
+) -> None:
+    url, bare, forge = make(git_server, github_api)
+    template = "shipstep/bump/{name}-{tag}"
+    first = bump(inputs(url, branch_template=template), forge)
+    assert first.operation == "created"
+    second = bump(inputs(url, to=SECOND_REF, branch_template=template), forge)
+    assert second.operation == "superseded"
+    assert [p.number for p in second.superseded] == [1]
+    state = github_api.state.repos[f"org/{url.rsplit('/', 1)[1][:-4]}"]
+    assert state.pulls[1]["state"] == "closed"
+    assert "Superseded by #2" in state.comments[1][0]["body"]
+
+
+def test_base_moved_recomputes_on_new_base(
+    git_server: GitServer, github_api: GitHubStandin, tmp_path: Path
+) -> None:
+    url, bare, forge = make(git_server, github_api)
+    bump(inputs(url), forge)
+    # Someone changes the base, including a file holding the image.
+    work = tmp_path / "w"
+    git(tmp_path, "clone", str(bare), str(work))
+    (work / "pods" / "pod.yml").write_text(
+        (work / "pods" / "pod.yml").read_text().replace("name: a,", "name: renamed,")
+    )
+    git(work, "commit", "-am", "rename")
+    git(work, "push", "origin", "main")
+    result = bump(inputs(url, to=SECOND_REF), forge)
+    assert result.operation == "updated"
+    assert git(bare, "rev-parse", "shipstep/bump/app~1") == git(bare, "rev-parse", "main")
+    assert "name: renamed," in branch_file(bare, "shipstep/bump/app", "pods/pod.yml").decode()
+
+
+def test_never_force_pushes_over_foreign_commits(
+    git_server: GitServer, github_api: GitHubStandin, tmp_path: Path
+) -> None:
+    url, bare, forge = make(git_server, github_api)
+    bump(inputs(url), forge)
+    work = tmp_path / "w"
+    git(tmp_path, "clone", "--branch", "shipstep/bump/app", str(bare), str(work))
+    (work / "NOTE").write_text("a human fix\n")
+    git(work, "add", "NOTE")
+    git(work, "commit", "-m", "human fix")
+    git(work, "push", "origin", "shipstep/bump/app")
+    tip = git(bare, "rev-parse", "shipstep/bump/app")
+    with pytest.raises(ShipstepError, match="did not make"):
+        bump(inputs(url, to=SECOND_REF), forge)
+    assert git(bare, "rev-parse", "shipstep/bump/app") == tip
+
+
+def test_no_match_and_allow_no_match(git_server: GitServer, github_api: GitHubStandin) -> None:
+    url, bare, forge = make(git_server, github_api)
+    other = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/absent"
+    with pytest.raises(
+        InputError, match=r"No reference to .*team/absent found: searched \d+ files"
+    ):
+        bump(BumpInputs(repo=url, image=other, to=f"{other}:1@sha256:{'d' * 64}"), forge)
+    result = bump(
+        BumpInputs(repo=url, image=other, to=f"{other}:1@sha256:{'d' * 64}", allow_no_match=True),
+        forge,
+    )
+    assert result.operation == "skipped" and result.outputs()["pr-url"] == ""
+    assert "shipstep/bump" not in git(bare, "branch", "--list")
+
+
+def test_ambiguous_image_without_host(git_server: GitServer, github_api: GitHubStandin) -> None:
+    files = {
+        "a.yaml": "apiVersion: v1\nkind: Pod\nspec:\n  containers: [{name: a, image: ghcr.io/team/app:1}]\n",
+        "b.yaml": "apiVersion: v1\nkind: Pod\nspec:\n  containers: [{name: a, image: quay.io/team/app:1}]\n",
+    }
+    url, bare, forge = make(git_server, github_api, files)
+    with pytest.raises(InputError, match="matches 2 different repositories"):
+        bump(BumpInputs(repo=url, image="team/app", to=f"team/app:2@sha256:{'d' * 64}"), forge)
+    assert github_api.state.repos[f"org/{url.rsplit('/', 1)[1][:-4]}"].pulls == {}
+
+
+def test_missing_base_branch(git_server: GitServer, github_api: GitHubStandin) -> None:
+    url, _, forge = make(git_server, github_api)
+    with pytest.raises(InputError, match="base branch 'production' does not exist"):
+        bump(inputs(url, base="production"), forge)
+
+
+def test_auth_refused_leaves_nothing(git_server: GitServer, github_api: GitHubStandin) -> None:
+    url, bare, _ = make(git_server, github_api)
+    name = url.rsplit("/", 1)[1][:-4]
+    bad = GitHubForge(f"org/{name}", "wrong-token", api_url=github_api.url)
+    reporter = RecordingReporter()
+    with pytest.raises(ShipstepError, match="401") as caught:
+        bump(inputs(url), bad, reporter)
+    assert "wrong-token" not in caught.value.diagnostic()
+    assert "shipstep/bump" not in git(bare, "branch", "--list")
+    read_only = GitHubForge(f"org/{name}", READ_ONLY_TOKEN, api_url=github_api.url)
+    with pytest.raises(ShipstepError, match="403"):
+        bump(inputs(url), read_only)
+    assert "shipstep/bump" not in git(bare, "branch", "--list")
+
+
+def test_forge_5xx_is_retried_then_fails_cleanly(
+    git_server: GitServer, github_api: GitHubStandin
+) -> None:
+    url, bare, forge = make(git_server, github_api)
+    github_api.state.fail("POST", r"/pulls$", 502, times=2)
+    assert bump(inputs(url), forge).operation == "created"
+    url2, bare2, forge2 = make(git_server, github_api)
+    github_api.state.fail("POST", r"/pulls$", 503, times=10)
+    with pytest.raises(ShipstepError, match="503"):
+        bump(inputs(url2), forge2)
+    assert "shipstep/bump" not in git(bare2, "branch", "--list")
+
+
+def test_forge_422_leaves_no_half_made_pr(git_server: GitServer, github_api: GitHubStandin) -> None:
+    url, bare, forge = make(git_server, github_api)
+    with pytest.raises(ShipstepError, match="422"):
+        bump(inputs(url, reviewers=("ghost-user",)), forge)
+    state = github_api.state.repos[f"org/{url.rsplit('/', 1)[1][:-4]}"]
+    assert [p["state"] for p in state.pulls.values()] == ["closed"]
+    assert "shipstep/bump" not in git(bare, "branch", "--list")
+
+
+def test_pr_already_exists_422_from_standin(github_api: GitHubStandin) -> None:
+    github_api.state.add_repo("org/x")
+    forge = GitHubForge("org/x", TOKEN, api_url=github_api.url)
+    forge.create_pull_request(head="b", base="main", title="t", body="", draft=False)
+    with pytest.raises(ShipstepError, match="A pull request already exists for org:b"):
+        forge.create_pull_request(head="b", base="main", title="t", body="", draft=False)
+
+
+def test_pagination(github_api: GitHubStandin) -> None:
+    github_api.state.add_repo("org/many")
+    forge = GitHubForge("org/many", TOKEN, api_url=github_api.url)
+    for i in range(205):
+        forge.create_pull_request(head=f"b{i}", base="main", title="t", body="", draft=False)
+    assert len(forge.open_pull_requests("main")) == 205
+    assert sum(1 for m, p in github_api.state.requests if m == "GET" and p.endswith("/pulls")) == 3
+
+
+def test_yaml_error_names_file_and_line(git_server: GitServer, github_api: GitHubStandin) -> None:
+    files = {
+        "bad.yaml": f"apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - image: {APP}:1\n    name: [unclosed\n"
+    }
+    url, _, forge = make(git_server, github_api, files)
+    with pytest.raises(ShipstepError) as caught:
+        bump(inputs(url), forge)
+    assert (
+        caught.value.file == "bad.yaml" and caught.value.line is not None and caught.value.line >= 6
+    )
+    assert "bad.yaml:" in caught.value.diagnostic()
+
+
+def test_symlink_escaping_checkout_is_refused(
+    git_server: GitServer, github_api: GitHubStandin, tmp_path: Path
+) -> None:
+    url, bare, forge = make(git_server, github_api)
+    work = tmp_path / "w"
+    git(tmp_path, "clone", str(bare), str(work))
+    (work / "envs" / "leak.yaml").symlink_to("/etc/hostname")
+    git(work, "add", "-A")
+    git(work, "commit", "-m", "symlink")
+    git(work, "push", "origin", "main")
+    with pytest.raises(ShipstepError, match="resolves outside the config repository"):
+        bump(inputs(url), forge)
+    assert "shipstep/bump" not in git(bare, "branch", "--list")
+
+
+def test_sparse_checkout_limited_to_paths(git_server: GitServer, github_api: GitHubStandin) -> None:
+    url, bare, forge = make(git_server, github_api)
+    result = bump(inputs(url, paths=("envs/prod/**",), options=SearchOptions()), forge)
+    assert result.operation == "created"
+    changed = git(bare, "diff", "--name-only", "main", "shipstep/bump/app").splitlines()
+    assert sorted(changed) == ["envs/prod/deployment.yaml", "envs/prod/kustomization.yaml"]
