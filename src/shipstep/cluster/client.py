@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,10 @@ KINDS = {
 
 
 class ClusterError(ShipstepError):
-    """The cluster could not be read (unreachable, credentials, RBAC)."""
+    """The cluster could not be read (unreachable, credentials, RBAC).
+    `status` is the HTTP status when the API server answered."""
+
+    status: int | None = None
 
 
 class Cluster:
@@ -88,8 +91,10 @@ class Cluster:
             response = self._method(kind, "list")(namespace, **kwargs)
             body = json.loads(response.data)
         items = body.get("items") or []
+        api_version = "apps/v1" if KINDS[kind].api == "apps" else "v1"
         for item in items:  # list items carry no kind; add it back
             item.setdefault("kind", kind)
+            item.setdefault("apiVersion", api_version)
         return items, str((body.get("metadata") or {}).get("resourceVersion") or "")
 
     def watch(
@@ -103,7 +108,8 @@ class Cluster:
         stopper: list[Any] | None = None,
     ) -> Iterator[tuple[str, Obj]]:
         """(type, object) events from `resource_version` on, for at most `timeout`
-        seconds. `stopper` receives the watch so another thread can stop it."""
+        seconds. `stopper` receives the watch and its HTTP response, so that
+        another thread can stop it (`stop_watch`) without waiting for an event."""
         w = k8s_watch.Watch()
         if stopper is not None:
             stopper.append(w)
@@ -112,12 +118,22 @@ class Cluster:
             "timeout_seconds": max(int(timeout), 1),
             "_request_timeout": timeout + 5,
             "allow_watch_bookmarks": True,
+            "deserialize": False,  # plain dicts; no model objects
         }
         if label_selector:
             kwargs["label_selector"] = label_selector
+        method = self._method(kind, "list")
+
+        def call(*args: Any, **kw: Any) -> Any:
+            response = method(*args, **kw)
+            if stopper is not None:
+                stopper.append(response)
+            return response
+
+        call.__doc__ = method.__doc__  # Watch reads the return type from it
         with self.translated(f"watch {KINDS[kind].plural} in {namespace}"):
-            for event in w.stream(self._method(kind, "list"), namespace, **kwargs):
-                obj = event.get("raw_object") or {}
+            for event in w.stream(call, namespace, **kwargs):
+                obj = event.get("object") or {}
                 obj.setdefault("kind", kind)
                 yield str(event.get("type")), obj
 
@@ -147,6 +163,12 @@ def _status_message(error: Any) -> str:
 
 
 def api_error(error: Any, action: str, where: str) -> ClusterError:
+    made = _api_error(error, action, where)
+    made.status = error.status
+    return made
+
+
+def _api_error(error: Any, action: str, where: str) -> ClusterError:
     message = _status_message(error)
     if error.status == 401:
         return ClusterError(
@@ -181,3 +203,13 @@ def _network_reason(error: BaseException) -> str:
     if "name or service not known" in text.lower() or "nodename nor servname" in text.lower():
         return "the host name does not resolve"
     return text.split(": ", 1)[-1]
+
+
+def stop_watch(stopper: list[Any]) -> None:
+    """End a watch from another thread: unblock its read by shutting the socket."""
+    for item in stopper:
+        if isinstance(item, k8s_watch.Watch):
+            item.stop()
+        else:
+            with suppress(Exception):  # the stream may be gone already
+                item.shutdown()

@@ -1,50 +1,52 @@
-"""A private clone of the config repository: commit lookups, ancestry (is
-the merge commit contained in what the agent applied?), the bump's diff, and
-the revert branch. Real `git`, argv lists, never a shell; a token travels in
-the environment (`http.extraHeader`), never in a URL or an argument."""
+"""A private clone of the config repository for verify: commit lookups,
+ancestry (is the merge commit contained in what the agent applied?), the
+bump's diff, and the revert branch. Git runs through the bump step's
+`shipstep.gitops.git.Repo` (argv lists, token through a credential helper,
+never in a URL or an argument); this class adds what verify asks of it and
+implements the forge's `Repo` protocol by delegation."""
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
-from shipstep.errors import InputError, ShipstepError
+from shipstep.errors import InputError
+from shipstep.gitops.git import Repo, redact
 
 _SHA = re.compile(r"^[0-9a-f]{7,64}$")
-GIT_TIMEOUT = 300
-
-
-def redact(url: str) -> str:
-    return re.sub(r"://[^/@]*@", "://***@", url)
+_IDENTITY = ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL")
 
 
 class ConfigRepo:
-    def __init__(self, url: str, *, token: str | None = None, workdir: Path | None = None) -> None:
+    def __init__(self, url: str, *, token: str | None = None) -> None:
         self.url = url
-        self._token = token
-        self._own_dir = workdir is None
-        self.path = Path(workdir or tempfile.mkdtemp(prefix="shipstep-verify-config-"))
+        self._root = Path(tempfile.mkdtemp(prefix="shipstep-verify-config-"))
+        self.path = self._root / "repo"
+        self.repo = Repo(self.path, token=token)
 
-    # lifecycle
     def clone(self) -> ConfigRepo:
-        target = self.path / "repo"
-        try:
-            self._git(self.path, "clone", "--quiet", "--no-checkout", self.url, str(target))
-        except ShipstepError:
+        done = self.repo.run(
+            "clone",
+            "--quiet",
+            "--no-checkout",
+            "--",
+            self.url,
+            str(self.path),
+            cwd=self._root,
+            check=False,
+        )
+        if done.returncode != 0:
             self.close()
-            raise
-        self.path = target
+            raise self.repo.error(["clone"], done.stderr)
         return self
 
     def close(self) -> None:
-        root = self.path.parent if self.path.name == "repo" else self.path
-        if self._own_dir:
-            shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(self._root, ignore_errors=True)
 
     def __enter__(self) -> ConfigRepo:
         return self
@@ -52,63 +54,19 @@ class ConfigRepo:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # plumbing
-    def _env(self) -> dict[str, str]:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME", str(self.path)),
-            "GIT_TERMINAL_PROMPT": "0",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "LC_ALL": "C",
-        }
-        for name in (
-            "SSH_AUTH_SOCK",
-            "GIT_SSH_COMMAND",
-            "GIT_AUTHOR_NAME",
-            "GIT_AUTHOR_EMAIL",
-            "GIT_COMMITTER_NAME",
-            "GIT_COMMITTER_EMAIL",
-        ):
-            if name in os.environ:
-                env[name] = os.environ[name]
+    def _identity(self) -> dict[str, str]:
+        env = {name: os.environ[name] for name in _IDENTITY if name in os.environ}
         env.setdefault("GIT_AUTHOR_NAME", "shipstep")
         env.setdefault("GIT_AUTHOR_EMAIL", "shipstep@users.noreply.github.com")
         env.setdefault("GIT_COMMITTER_NAME", env["GIT_AUTHOR_NAME"])
         env.setdefault("GIT_COMMITTER_EMAIL", env["GIT_AUTHOR_EMAIL"])
-        if self._token:
-            basic = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
-            env.update(
-                GIT_CONFIG_COUNT="1",
-                GIT_CONFIG_KEY_0="http.extraHeader",
-                GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
-            )
         return env
 
-    def _git(self, cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        try:
-            done = subprocess.run(
-                ["git", *args],
-                cwd=cwd,
-                env=self._env(),
-                capture_output=True,
-                text=True,
-                timeout=GIT_TIMEOUT,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as error:
-            raise ShipstepError(
-                f"git {args[0]} failed: {error}", hint="Check that git is installed."
-            ) from error
-        if check and done.returncode != 0:
-            stderr = redact(done.stderr.strip().replace(self._token or "\0", "***"))
-            raise ShipstepError(
-                f"git {args[0]} on the config repository {redact(self.url)} failed: {stderr}",
-                hint="Check the repository URL and the credentials (GITHUB_TOKEN / --git-token).",
-            )
-        return done
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.repo.run(*args, env=self._identity(), check=check)
 
     def git(self, *args: str, check: bool = True) -> str:
-        return self._git(self.path, *args, check=check).stdout.strip()
+        return self.run(*args, check=check).stdout.strip()
 
     # queries
     def resolve(self, commit: str) -> str | None:
@@ -118,20 +76,16 @@ class ConfigRepo:
                 f"{commit!r} is not a commit SHA.",
                 hint="Pass --merge-commit with the merge commit's SHA.",
             )
-        done = self._git(
-            self.path, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}", check=False
-        )
+        done = self.run("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}", check=False)
         return done.stdout.strip() if done.returncode == 0 else None
 
     def fetch(self) -> None:
-        self.git("fetch", "--quiet", "origin", "+refs/heads/*:refs/remotes/origin/*")
+        self.run("fetch", "--quiet", "origin", "+refs/heads/*:refs/remotes/origin/*")
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
-        done = self._git(
-            self.path, "merge-base", "--is-ancestor", ancestor, descendant, check=False
-        )
+        done = self.run("merge-base", "--is-ancestor", ancestor, descendant, check=False)
         if done.returncode not in (0, 1):
-            raise ShipstepError(f"git merge-base failed: {done.stderr.strip()}")
+            raise self.repo.error(["merge-base"], done.stderr)
         return done.returncode == 0
 
     def parents(self, commit: str) -> list[str]:
@@ -142,3 +96,25 @@ class ConfigRepo:
         if not parents:
             return self.git("show", "--format=", "--unified=0", commit)
         return self.git("diff", "--unified=0", parents[0], commit)
+
+    def display_url(self) -> str:
+        return redact(self.url)
+
+    # the forge's `Repo` protocol, by delegation
+    def remote_branch(self, branch: str) -> str | None:
+        return self.repo.remote_branch(branch)
+
+    def push(self, commit: str, branch: str, expected: str | None) -> bool:
+        return self.repo.push(commit, branch, expected)
+
+    def delete_remote_branch(self, branch: str, expected: str) -> None:
+        self.repo.delete_remote_branch(branch, expected)
+
+    def files_at(self, commit: str, paths: Sequence[str]) -> dict[str, bytes]:
+        return self.repo.files_at(commit, paths)
+
+    def message(self, commit: str) -> str:
+        return self.repo.message(commit)
+
+    def parent_and_paths(self, commit: str) -> tuple[str, list[str]]:
+        return self.repo.parent_and_paths(commit)

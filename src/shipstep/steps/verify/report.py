@@ -68,6 +68,9 @@ class VerifyReport:
     revert_pr_url: str | None = None
     revert_operation: str | None = None  # created / unchanged
     notes: list[str] = field(default_factory=list)
+    # False when the cluster could not be read: the verdict says nothing
+    # about the rollout, so it is never a reason to revert.
+    conclusive: bool = True
 
     @property
     def succeeded(self) -> bool:
@@ -93,6 +96,7 @@ class VerifyReport:
             "revertPullRequest": self.revert_pr_url,
             "revertOperation": self.revert_operation,
             "notes": self.notes,
+            "conclusive": self.conclusive,
             "checks": [
                 {**asdict(c), "status": str(c.status), "details": list(c.details)}
                 for c in self.checks
