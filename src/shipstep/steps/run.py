@@ -16,6 +16,7 @@ and the environment (the signer, the forge) and passes them in.
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -292,6 +293,35 @@ def bump_inputs(
     )
 
 
+def commit_time(directory: Path, revision: str) -> str | None:
+    """Seconds since 1970 of `revision`'s commit, for SOURCE_DATE_EPOCH."""
+    try:
+        completed = subprocess.run(
+            ["git", "show", "-s", "--format=%ct", revision, "--"],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    value = completed.stdout.strip()
+    return value if completed.returncode == 0 and value.isdigit() else None
+
+
+def reproducible_environment(
+    config: RunConfig, provenance: Provenance, environ: Mapping[str, str]
+) -> Mapping[str, str]:
+    """The build's `created` label from the commit time rather than the clock,
+    so that running the chain again on the same commit builds the same image
+    (and publish, sign and bump find nothing to do)."""
+    if environ.get("SOURCE_DATE_EPOCH") or not provenance.revision:
+        return environ
+    epoch = commit_time(config.image.context, provenance.revision)
+    return {**environ, "SOURCE_DATE_EPOCH": epoch} if epoch else environ
+
+
 def run_chain(
     config: RunConfig,
     signing: Signing,
@@ -309,7 +339,7 @@ def run_chain(
     """
     reporter = reporter or NullReporter()
     provenance = provenance or Provenance()
-    env = os.environ if environ is None else environ
+    env = reproducible_environment(config, provenance, os.environ if environ is None else environ)
     chain = _Chain(reporter)
     result = chain.result
 
