@@ -45,6 +45,7 @@ OPTION_KEYS = {
     "config_repo": "config-repo.url",
     "paths": "config-repo.paths",
     "forge": "config-repo.forge",
+    "forge_repository": "config-repo.repository",
     "base": "config-repo.base-branch",
     "name": "config-repo.name",
 }
@@ -98,7 +99,7 @@ def forge_for(config: RunConfig, token: str | None, reporter: Reporter) -> Forge
             "the config repository.",
         )
     author = Identity("shipstep", "shipstep@users.noreply.github.com")
-    return _forge(repo.forge, repo.url, None, token, None, region, author)
+    return _forge(repo.forge, repo.url, repo.repository, token, None, region, author)
 
 
 @cli_command(
@@ -140,6 +141,10 @@ def forge_for(config: RunConfig, token: str | None, reporter: Reporter) -> Forge
     "--forge",
     type=click.Choice(["github", "codecommit", "local"]),
     help="Where the PR is opened (config-repo.forge).",
+)
+@click.option(
+    "--forge-repository",
+    help="OWNER/NAME on GitHub, the name on CodeCommit (config-repo.repository).",
 )
 @click.option("--base", help="Base branch of the PR (config-repo.base-branch).")
 @click.option("--name", help="Bump name, for the branch shipstep/bump/<name> (config-repo.name).")

@@ -56,6 +56,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(("config-repo", "url"), "--config-repo"),
     Setting(("config-repo", "paths"), "--path"),
     Setting(("config-repo", "forge"), "--forge"),
+    Setting(("config-repo", "repository"), "--forge-repository"),
     Setting(("config-repo", "base-branch"), "--base"),
     Setting(("config-repo", "name"), "--name"),
 )
@@ -123,6 +124,7 @@ class ConfigRepoSettings:
     base_branch: str = "main"
     name: str = ""
     paths: tuple[str, ...] = ()
+    repository: str | None = None  # OWNER/NAME on GitHub, the name on CodeCommit
 
 
 @dataclass(frozen=True)
@@ -300,6 +302,7 @@ def _build(
             base_branch=config_repo.base_branch,
             name=image.name.rsplit("/", 1)[-1],
             paths=config_repo.paths,
+            repository=config_repo.repository,
         )
     return RunConfig(
         file=file,
@@ -452,4 +455,5 @@ def _config_repo(
         base_branch=section.get("base-branch", "main"),
         name=section.get("name", ""),
         paths=tuple(section.get("paths") or ()),
+        repository=section.get("repository"),
     )
