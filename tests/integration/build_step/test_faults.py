@@ -185,8 +185,10 @@ class CountingReporter:
         self.longest = 0
 
     def log(self, line: str) -> None:
-        self.lines += 1
-        self.longest = max(self.longest, len(line))
+        # A call may carry a block of lines (one chunk of the container's output).
+        parts = line.split("\n")
+        self.lines += len(parts)
+        self.longest = max(self.longest, *map(len, parts))
 
     def group(self, title: str):  # type: ignore[no-untyped-def]
         from contextlib import nullcontext

@@ -162,6 +162,13 @@ class _Progress:
         self.instruction = ""
         self.tail = Tail()
 
+    def lines(self, text: str, lines: list[str]) -> None:
+        if "Step " not in text and "---> " not in text and "intermediate container" not in text:
+            self.tail.extend(lines)  # plain output of a RUN: the common, fast case
+            return
+        for line in lines:
+            self.line(line)
+
     def line(self, line: str) -> None:
         match = _STEP.match(line)
         if match:
@@ -207,9 +214,13 @@ def _follow(
         for message in stream:
             text = message.get("stream")
             if isinstance(text, str):
-                for line in splitter.feed(text):
-                    progress.line(line)
-                    reporter.log(line)
+                lines = splitter.feed(text)
+                if lines:
+                    block = "\n".join(lines)
+                    progress.lines(block, lines)
+                    # One call per engine message (a block of lines): the
+                    # per-call cost of a reporter would otherwise dominate.
+                    reporter.log(block)
                 continue
             if "errorDetail" in message or "error" in message:
                 for line in splitter.flush():
