@@ -9,14 +9,12 @@ import click
 
 from shipstep.cli._app import cli_command, emit, state_of
 from shipstep.errors import InputError
-from shipstep.steps.build import BuildInputs, build
 from shipstep.steps.imagebuild.inputs import (
     parse_labels,
     parse_pairs,
     parse_platforms,
     parse_test_command,
 )
-from shipstep.steps.imagebuild.testrun import ImageTests
 
 DEFAULT_TEST_TIMEOUT = 1800.0
 
@@ -144,6 +142,10 @@ def command(
     all outputs written; a failed build exits 1 with the failing instruction
     and the tail of its output; bad input exits 2.
     """
+    # Imported here: the Docker SDK is only loaded when this command runs.
+    from shipstep.steps.build import BuildInputs, build
+    from shipstep.steps.imagebuild.testrun import ImageTests
+
     state = state_of(ctx)
     environ = os.environ
     tests: ImageTests | None = None
