@@ -158,7 +158,7 @@ class BuildxLog:
         return ShipstepError(
             text,
             hint="Fix the failing instruction; the full log is above.",
-            file=str(request.dockerfile.path),
+            file=request.dockerfile.display,
             line=self.dockerfile_line,
             title="docker buildx build failed",
         )

@@ -198,7 +198,7 @@ class _Progress:
         return ShipstepError(
             text,
             hint="Fix the failing instruction; the full log is above.",
-            file=str(dockerfile.path),
+            file=dockerfile.display,
             line=found.line if found else None,
             title="docker build failed",
         )
@@ -259,7 +259,7 @@ def _request_error(error: docker.errors.APIError, request: BuildRequest) -> Ship
     if isinstance(explanation, bytes):
         explanation = explanation.decode("utf-8", "replace")
     text = str(explanation or error).strip()
-    path = str(request.dockerfile.path)
+    path = request.dockerfile.display
     if any(marker in text.lower() for marker in _INPUT_ERRORS):
         match = _PARSE_LINE.search(text)
         return InputError(
