@@ -7,16 +7,14 @@ from pathlib import Path, PurePosixPath
 
 import click
 
-from shipstep.cli._app import cli_command, emit, state_of
+from shipstep.cli._app import SECRET_NAME, cli_command, emit, state_of
 from shipstep.errors import InputError
-from shipstep.steps.build import BuildInputs, build
 from shipstep.steps.imagebuild.inputs import (
     parse_labels,
     parse_pairs,
     parse_platforms,
     parse_test_command,
 )
-from shipstep.steps.imagebuild.testrun import ImageTests
 
 DEFAULT_TEST_TIMEOUT = 1800.0
 
@@ -144,6 +142,10 @@ def command(
     all outputs written; a failed build exits 1 with the failing instruction
     and the tail of its output; bad input exits 2.
     """
+    # Imported here: the Docker SDK is only loaded when this command runs.
+    from shipstep.steps.build import BuildInputs, build
+    from shipstep.steps.imagebuild.testrun import ImageTests
+
     state = state_of(ctx)
     environ = os.environ
     tests: ImageTests | None = None
@@ -164,14 +166,20 @@ def command(
             network=test_network,
             timeout=test_timeout,
             report_path=test_report,
-            report_to=report_to.resolve() if report_to else None,
+            # Kept as given: a relative path is the same file for later steps on
+            # the runner (a docker action's working directory is the workspace).
+            report_to=report_to,
         )
+    build_arg_values = parse_pairs(build_args, "--build-arg", environ)
+    for name, value in [*build_arg_values.items(), *(tests.env.items() if tests else [])]:
+        if value and SECRET_NAME.search(name):
+            state.reporter.mask(value)
     provenance = state.runtime.provenance()
     inputs = BuildInputs(
         context=Path(context),
         tags=tuple(tags),
         dockerfile=Path(dockerfile) if dockerfile else None,
-        build_args=parse_pairs(build_args, "--build-arg", environ),
+        build_args=build_arg_values,
         labels=parse_labels(labels),
         target=target,
         no_cache=no_cache,

@@ -26,7 +26,12 @@ from shipstep.steps.imagebuild.engine import EngineBuilder, connect
 from shipstep.steps.imagebuild.inputs import check_tag
 from shipstep.steps.imagebuild.interface import Builder, BuildRequest, BuiltImage
 from shipstep.steps.imagebuild.labels import created_timestamp, oci_labels
-from shipstep.steps.imagebuild.testrun import ImageTests, TestOutcome, run_tests
+from shipstep.steps.imagebuild.testrun import (
+    ImageTests,
+    TestOutcome,
+    run_tests,
+    sigterm_as_interrupt,
+)
 
 BUILDERS = ("engine", "buildx")
 
@@ -223,6 +228,15 @@ def build(
     reporter = reporter or NullReporter()
     env = os.environ if environ is None else environ
     dockerfile = check_inputs(inputs)
+    # SIGTERM (a cancelled CI job) unwinds like Ctrl-C: test containers are
+    # removed and the engine connection closed.
+    with sigterm_as_interrupt():
+        return _build(inputs, dockerfile, reporter, env)
+
+
+def _build(
+    inputs: BuildInputs, dockerfile: Dockerfile, reporter: Reporter, env: Mapping[str, str]
+) -> BuildResult:
     builder: Builder
     if inputs.builder == "buildx":
         builder = BuildxBuilder(env)

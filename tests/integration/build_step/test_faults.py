@@ -38,9 +38,36 @@ def test_missing_dockerfile(shipstep: Callable[..., Run], tmp_path: Path) -> Non
     assert_clean(run)
 
 
+def test_secret_looking_build_args_and_test_env_are_masked(
+    shipstep: Callable[..., Run], tmp_path: Path
+) -> None:
+    run = shipstep(
+        "build",
+        "--context",
+        str(tmp_path / "none"),
+        "--tag",
+        "a:1",
+        "--build-arg",
+        "NPM_TOKEN=tok-123",
+        "--build-arg",
+        "VERSION=1.0",
+        "--test-command",
+        "true",
+        "--test-env",
+        "DB_PASSWORD=pw-456",
+        env={"GITHUB_ACTIONS": "true"},
+    )
+    assert run.code == 2
+    assert "::add-mask::tok-123" in run.err and "::add-mask::pw-456" in run.err
+    assert "::add-mask::1.0" not in run.err
+
+
 @pytest.mark.timeout(120)
 def test_dockerfile_syntax_error_points_at_the_line(
-    shipstep: Callable[..., Run], busybox_image: str, tmp_path: Path
+    shipstep: Callable[..., Run],
+    busybox_image: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     context = write_context(tmp_path / "ctx", busybox_image, ["RUN true", "COPPY a b"])
     run = shipstep(
@@ -56,6 +83,17 @@ def test_dockerfile_syntax_error_points_at_the_line(
     assert f"{dockerfile}:3: the engine refused the Dockerfile" in run.err
     assert "unknown instruction: COPPY" in run.err
     assert f"::error file={dockerfile},line=3,title=Dockerfile error::" in run.err
+    # Inside the checkout, annotations name the file relative to it, as GitHub wants.
+    monkeypatch.chdir(tmp_path)
+    run = shipstep(
+        "build",
+        "--context",
+        "ctx",
+        "--tag",
+        "shipstep-test/never:1",
+        env={"GITHUB_ACTIONS": "true"},
+    )
+    assert "::error file=ctx/Dockerfile,line=3,title=Dockerfile error::" in run.err
     assert_clean(run)
 
 
@@ -185,8 +223,10 @@ class CountingReporter:
         self.longest = 0
 
     def log(self, line: str) -> None:
-        self.lines += 1
-        self.longest = max(self.longest, len(line))
+        # A call may carry a block of lines (one chunk of the container's output).
+        parts = line.split("\n")
+        self.lines += len(parts)
+        self.longest = max(self.longest, *map(len, parts))
 
     def group(self, title: str):  # type: ignore[no-untyped-def]
         from contextlib import nullcontext

@@ -4,6 +4,7 @@ build-argument values travel in its environment, not on its command line."""
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -157,7 +158,7 @@ class BuildxLog:
         return ShipstepError(
             text,
             hint="Fix the failing instruction; the full log is above.",
-            file=str(request.dockerfile.path),
+            file=request.dockerfile.display,
             line=self.dockerfile_line,
             title="docker buildx build failed",
         )
@@ -196,13 +197,14 @@ class BuildxBuilder:
 
 def _stream(argv: list[str], env: dict[str, str], log: BuildxLog, reporter: Reporter) -> int:
     splitter = LineSplitter()
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
     with subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
     ) as process:
         assert process.stdout is not None
         try:
             while chunk := os.read(process.stdout.fileno(), 65536):
-                for line in splitter.feed(chunk.decode("utf-8", "replace")):
+                for line in splitter.feed(decoder.decode(chunk)):
                     log.line(line)
                     reporter.log(line)
         except BaseException:

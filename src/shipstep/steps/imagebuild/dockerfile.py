@@ -51,15 +51,24 @@ class Dockerfile:
     stages: tuple[str, ...]  # named stages, in order
     args: frozenset[str]  # every name declared by an ARG instruction
 
+    @property
+    def display(self) -> str:
+        """The path for messages and CI annotations: relative to the current
+        directory (the checkout) when inside it, otherwise absolute."""
+        try:
+            return str(self.path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(self.path)
+
     def check_target(self, target: str, option: str) -> None:
         if target.lower() not in (stage.lower() for stage in self.stages):
             named = (
                 ", ".join(self.stages) if self.stages else "none: name one with `FROM ... AS NAME`"
             )
             raise InputError(
-                f"{option} {target!r}: no stage of that name in {self.path}.",
+                f"{option} {target!r}: no stage of that name in {self.display}.",
                 hint=f"Stages in this Dockerfile: {named}.",
-                file=str(self.path),
+                file=self.display,
             )
 
     def check_build_args(self, names: list[str], *, buildkit: bool) -> None:
@@ -68,9 +77,9 @@ class Dockerfile:
         if unknown:
             declared = ", ".join(sorted(self.args)) or "none"
             raise InputError(
-                f"build argument {', '.join(unknown)} is not declared by any ARG in {self.path}.",
+                f"build argument {', '.join(unknown)} is not declared by any ARG in {self.display}.",
                 hint=f"Declare it with `ARG NAME` in the Dockerfile or drop it. Declared: {declared}.",
-                file=str(self.path),
+                file=self.display,
             )
 
     def instruction_at_step(self, step: int, keyword: str) -> Instruction | None:

@@ -162,6 +162,13 @@ class _Progress:
         self.instruction = ""
         self.tail = Tail()
 
+    def lines(self, text: str, lines: list[str]) -> None:
+        if "Step " not in text and "---> " not in text and "intermediate container" not in text:
+            self.tail.extend(lines)  # plain output of a RUN: the common, fast case
+            return
+        for line in lines:
+            self.line(line)
+
     def line(self, line: str) -> None:
         match = _STEP.match(line)
         if match:
@@ -191,7 +198,7 @@ class _Progress:
         return ShipstepError(
             text,
             hint="Fix the failing instruction; the full log is above.",
-            file=str(dockerfile.path),
+            file=dockerfile.display,
             line=found.line if found else None,
             title="docker build failed",
         )
@@ -207,9 +214,13 @@ def _follow(
         for message in stream:
             text = message.get("stream")
             if isinstance(text, str):
-                for line in splitter.feed(text):
-                    progress.line(line)
-                    reporter.log(line)
+                lines = splitter.feed(text)
+                if lines:
+                    block = "\n".join(lines)
+                    progress.lines(block, lines)
+                    # One call per engine message (a block of lines): the
+                    # per-call cost of a reporter would otherwise dominate.
+                    reporter.log(block)
                 continue
             if "errorDetail" in message or "error" in message:
                 for line in splitter.flush():
@@ -248,7 +259,7 @@ def _request_error(error: docker.errors.APIError, request: BuildRequest) -> Ship
     if isinstance(explanation, bytes):
         explanation = explanation.decode("utf-8", "replace")
     text = str(explanation or error).strip()
-    path = str(request.dockerfile.path)
+    path = request.dockerfile.display
     if any(marker in text.lower() for marker in _INPUT_ERRORS):
         match = _PARSE_LINE.search(text)
         return InputError(

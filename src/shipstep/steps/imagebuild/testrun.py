@@ -163,19 +163,19 @@ def _run(
 def _pump_logs(api: docker.APIClient, container: str, tail: Tail, reporter: Reporter) -> None:
     splitter = LineSplitter()
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def emit(lines: list[str]) -> None:
+        if lines:
+            tail.extend(lines)
+            reporter.log("\n".join(lines))  # a block per chunk, as in the build log
+
     try:
         for chunk in api.logs(container, stream=True, follow=True):
-            for line in splitter.feed(decoder.decode(chunk)):
-                tail.add(line)
-                reporter.log(line)
+            emit(splitter.feed(decoder.decode(chunk)))
     except (docker.errors.APIError, requests.exceptions.RequestException, OSError):
         pass  # the container went away (timeout, interrupt): the logs end here
-    for line in splitter.feed(decoder.decode(b"", final=True)):
-        tail.add(line)
-        reporter.log(line)
-    for line in splitter.flush():
-        tail.add(line)
-        reporter.log(line)
+    emit(splitter.feed(decoder.decode(b"", final=True)))
+    emit(splitter.flush())
 
 
 def _start_error(error: docker.errors.APIError, spec: ImageTests) -> ShipstepError:
