@@ -82,6 +82,8 @@ def signer_for(reference: str, reporter: Reporter) -> Signer:
     if awskms.is_kms_ref(reference):
         return awskms.KmsSigner(reference)
     data, source = load_key_material(reference)
+    if reference.startswith(ENV_SCHEME):
+        reporter.mask(data.decode(errors="replace"))
     password = None
     if any(block.label in keys.ENCRYPTED_LABELS for block in keys.pem_blocks(data)):
         password = key_password()
