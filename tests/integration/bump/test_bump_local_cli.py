@@ -1,0 +1,102 @@
+"""`shipstep bump` from the command line with the local forge (bare repo + PR records)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shipstep.cli import cli
+from shipstep.cli._app import run_cli
+from tests.fixtures.config_repo import APP, MESSY_FILES, NEW_REF, SECOND_REF
+from tests.fixtures.git import GitServer, git
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def run(
+    capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, dict[str, object] | None, str]:
+    code = run_cli(cli, ["--output", "json", "bump", *args], {})
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if out.strip() else None), err
+
+
+def test_cli_local_forge(git_server: GitServer, capsys: pytest.CaptureFixture[str]) -> None:
+    bare = git_server.create_repo("cli-local", MESSY_FILES)
+    base = ["--repo", str(bare), "--forge", "local", "--image", APP, "--label", "deploy"]
+    code, out, err = run(capsys, *base, "--to", NEW_REF)
+    assert code == 0, err
+    assert (
+        out is not None
+        and out["operation"] == "created"
+        and out["pr-number"] == 1
+        and out["changes"] == 13
+    )
+    assert out["branch"] == "shipstep/bump/app" and out["commit"] == git(
+        bare, "rev-parse", "shipstep/bump/app"
+    )
+    record = json.loads((bare / "shipstep-pulls" / "1.json").read_text())
+    assert record["labels"] == ["deploy"] and record["state"] == "open"
+    code, out, _ = run(capsys, *base, "--to", NEW_REF)
+    assert code == 0 and out is not None and out["operation"] == "unchanged"
+    code, out, _ = run(capsys, *base, "--to", SECOND_REF)
+    assert code == 0 and out is not None and out["operation"] == "updated" and out["pr-number"] == 1
+
+
+def test_cli_bad_inputs_exit_2(git_server: GitServer, capsys: pytest.CaptureFixture[str]) -> None:
+    bare = git_server.create_repo("cli-bad", MESSY_FILES)
+    code, out, err = run(
+        capsys, "--repo", str(bare), "--forge", "local", "--image", APP, "--to", f"{APP}:1.0"
+    )
+    assert code == 2 and "has no digest" in err and "Traceback" not in err
+    code, out, err = run(
+        capsys,
+        "--repo",
+        str(bare),
+        "--forge",
+        "local",
+        "--image",
+        APP,
+        "--to",
+        NEW_REF,
+        "--path",
+        "../x",
+    )
+    assert code == 2 and "not a relative path" in err
+    code, _out, err = run(
+        capsys,
+        "--repo",
+        str(bare),
+        "--forge",
+        "local",
+        "--image",
+        APP,
+        "--to",
+        NEW_REF,
+        "--base",
+        "nope",
+    )
+    assert code == 2 and "base branch 'nope' does not exist" in err
+    assert "shipstep/bump" not in git(bare, "branch", "--list")
+
+
+def test_cli_github_actions_inputs_and_annotation(
+    git_server: GitServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bare = git_server.create_repo("cli-gha", {"bad.yaml": f"image: {APP}:1\nx: [\n"})
+    output = tmp_path / "out"
+    output.write_text("")
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(output),
+        "INPUT_REPO": str(bare),
+        "INPUT_FORGE": "local",
+        "INPUT_IMAGE": APP,
+        "INPUT_TO": NEW_REF,
+    }
+    code = run_cli(cli, ["bump"], env)
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert "::error file=bad.yaml,line=3" in err
