@@ -47,11 +47,11 @@ def test_cli_local_forge(git_server: GitServer, capsys: pytest.CaptureFixture[st
 
 def test_cli_bad_inputs_exit_2(git_server: GitServer, capsys: pytest.CaptureFixture[str]) -> None:
     bare = git_server.create_repo("cli-bad", MESSY_FILES)
-    code, out, err = run(
+    code, _out, err = run(
         capsys, "--repo", str(bare), "--forge", "local", "--image", APP, "--to", f"{APP}:1.0"
     )
     assert code == 2 and "has no digest" in err and "Traceback" not in err
-    code, out, err = run(
+    code, _out, err = run(
         capsys,
         "--repo",
         str(bare),
