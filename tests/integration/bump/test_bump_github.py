@@ -334,3 +334,75 @@ def test_lease_race_retries_on_fresh_base(
     assert any("moved while bumping" in line for line in reporter.lines)
     assert git(bare, "rev-parse", "shipstep/bump/app~1") == git(bare, "rev-parse", "main")
     assert "RACE" not in git(bare, "ls-tree", "--name-only", "shipstep/bump/app")
+
+
+def test_draft_and_auto_merge(git_server: GitServer, github_api: GitHubStandin) -> None:
+    url, _, forge = make(git_server, github_api)
+    result = bump(inputs(url, draft=True, auto_merge="squash"), forge)
+    state = github_api.state.repos[f"org/{url.rsplit('/', 1)[1][:-4]}"]
+    assert result.pull_request is not None and result.pull_request.draft
+    assert state.pulls[1]["auto_merge"] == {"merge_method": "squash"}
+
+
+def test_auto_merge_not_allowed_cleans_up(git_server: GitServer, github_api: GitHubStandin) -> None:
+    url, bare, forge = make(git_server, github_api)
+    state = github_api.state.repos[f"org/{url.rsplit('/', 1)[1][:-4]}"]
+    state.allow_auto_merge = False
+    with pytest.raises(ShipstepError, match="auto-merge"):
+        bump(inputs(url, auto_merge="merge"), forge)
+    assert [p["state"] for p in state.pulls.values()] == ["closed"]
+    assert "shipstep/bump" not in git(bare, "branch", "--list")
+
+
+class HiddenPullsForge(GitHubForge):
+    """Lists no pull requests once: another run opens the PR in between."""
+
+    hidden = True
+
+    def open_pull_requests(self, base: str) -> list:  # type: ignore[type-arg]
+        if self.hidden:
+            self.hidden = False
+            return []
+        return super().open_pull_requests(base)
+
+
+def test_pull_request_already_exists_race_becomes_update(
+    git_server: GitServer, github_api: GitHubStandin
+) -> None:
+    url, _, forge = make(git_server, github_api)
+    bump(inputs(url), forge)
+    racing = HiddenPullsForge(forge.repository, TOKEN, api_url=github_api.url)
+    result = bump(inputs(url, to=SECOND_REF), racing)
+    assert result.operation == "updated"
+    assert result.pull_request is not None and result.pull_request.number == 1
+
+
+def test_signed_commit_with_ssh_key(
+    git_server: GitServer, github_api: GitHubStandin, tmp_path: Path
+) -> None:
+    from shipstep.gitops.git import Signing
+
+    key = tmp_path / "signing_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    url, bare, forge = make(git_server, github_api)
+    bump(inputs(url, signing=Signing("ssh", str(key))), forge)
+    raw = git(bare, "cat-file", "commit", "shipstep/bump/app")
+    assert "-----BEGIN SSH SIGNATURE-----" in raw
+    signers = tmp_path / "allowed"
+    signers.write_text(
+        "shipstep@users.noreply.github.com " + (tmp_path / "signing_key.pub").read_text()
+    )
+    verified = subprocess.run(
+        [
+            "git",
+            "-c",
+            f"gpg.ssh.allowedSignersFile={signers}",
+            "verify-commit",
+            "shipstep/bump/app",
+        ],
+        cwd=bare,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stderr
