@@ -215,7 +215,7 @@ class FileSearch:
         value = scalar_text(node)
         if value is None or id(node) in self._claimed:
             return
-        ref = self.spec.match(value)
+        ref = self.spec.match(value.strip())
         if ref is not None:
             self._add(
                 kind, node, value, ref.name, [(node, self.spec.reference_value(value))], aliased

@@ -234,11 +234,8 @@ class Repo:
             return True
         text = completed.stdout + completed.stderr
         if (
-            "stale info" in text
-            or "non-fast-forward" in text
-            or "fetch first" in text
-            or "rejected" in text
-        ):
+            "stale info" in text or "non-fast-forward" in text or "fetch first" in text
+        ) and "remote rejected" not in text:
             if any(marker in text.lower() for marker in _AUTH_FAILURES):
                 raise self.error(["push"], text)
             return False

@@ -1,6 +1,6 @@
 """Find every reference to the bumped image in a checkout, then edit them.
 
-Only files whose text contains the repository's last path component (or a
+Only files whose text contains the repository path (`team/app`) (or a
 marker or explicit target that could name it) are parsed: a file without it
 cannot refer to the image, and skipping the parse is what makes a bump of a
 large config repository fast.
@@ -8,6 +8,7 @@ large config repository fast.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,15 +49,19 @@ def search(
 ) -> SearchResult:
     reporter = reporter or NullReporter()
     options = options or SearchOptions()
-    needles = [spec.repository.repository_path.rsplit("/", 1)[-1]]
+    # The repository path not continued by more name characters (so that
+    # `team/app-worker` does not make a file a candidate for `team/app`).
+    pattern = re.escape(spec.repository.repository_path) + r"(?![a-z0-9._/-])"
     if options.flux_policies:
-        needles.append("$imagepolicy")
+        pattern += r"|\$imagepolicy"
+    candidate = re.compile(pattern)
     target_files = {t.path for t in options.targets}
     files = sorted(set(iter_files(root, globs)) | target_files)
     result = SearchResult([], len(files), 0)
     seen_real: set[Path] = set()
     for relative in files:
-        real = inside(root, relative)
+        full = root / relative
+        real = inside(root, relative) if relative in target_files or full.is_symlink() else full
         if relative in target_files and not real.is_file():
             raise ShipstepError(
                 f"--target names {relative}, which is not a file in the config repository.",
@@ -67,7 +72,7 @@ def search(
             continue
         seen_real.add(real)
         source = SourceFile.read(relative, real, max_file_bytes)
-        if relative not in target_files and not any(n in source.text for n in needles):
+        if relative not in target_files and not candidate.search(source.text):
             continue
         result.files_parsed += 1
         found = _FileSearch(source, spec, options).run()

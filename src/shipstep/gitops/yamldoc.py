@@ -238,7 +238,8 @@ def _check(source: SourceFile, new_text: str, edits: Sequence[Edit]) -> None:
                 if a is not b:
                     raise _changed(source)
                 continue
-            if type(a) is not type(b) or a.tag != b.tag:
+            edited = isinstance(b, yaml.ScalarNode) and b.start_mark.index in by_new_start
+            if type(a) is not type(b) or (a.tag != b.tag and not edited):
                 raise _changed(source)
             if isinstance(a, yaml.ScalarNode):
                 if b.start_mark.index in by_new_start:

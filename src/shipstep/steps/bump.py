@@ -340,11 +340,21 @@ def _pull_request(
         else:
             outcome.operation = "unchanged"
     else:
-        pr = forge.create_pull_request(
-            head=branch, base=inputs.base, title=title, body=body, draft=inputs.draft
-        )
-        created = True
-        outcome.operation = "created"
+        try:
+            pr = forge.create_pull_request(
+                head=branch, base=inputs.base, title=title, body=body, draft=inputs.draft
+            )
+            created = True
+            outcome.operation = "created"
+        except ShipstepError as error:
+            # Another run opened it between our listing and creating.
+            if "already exists" not in error.message:
+                raise
+            raced = [p for p in forge.open_pull_requests(inputs.base) if p.head == branch]
+            if not raced:
+                raise
+            pr = forge.update_pull_request(raced[0], title=title, body=body)
+            outcome.operation = "updated"
     outcome.pull_request = pr
     try:
         if created:
