@@ -108,7 +108,8 @@ class Transport:
         self._base: dict[str, str] = {}
         self._challenge: dict[str, tuple[str, dict[str, str]]] = {}
         self._tokens: dict[tuple[str, tuple[str, ...]], _Token] = {}
-        self._creds: dict[str, Credentials | None] = {}
+        self._creds: dict[str, tuple[Credentials | None, float]] = {}
+        self.credential_ttl = 300.0
 
     # -- endpoints -----------------------------------------------------------
 
@@ -145,14 +146,18 @@ class Transport:
     # -- auth ----------------------------------------------------------------
 
     def _credentials(self, host: str) -> Credentials | None:
-        if host not in self._creds:
+        # Providers are asked again after a while so that a long-running
+        # process (the agent) picks up refreshed ECR tokens and new logins.
+        cached = self._creds.get(host)
+        if cached is None or cached[1] < time.monotonic():
             found = self.credentials.credentials(host)
             if found is not None:
                 self.reporter.mask(found.password)
                 if found.identity_token:
                     self.reporter.mask(found.identity_token)
-            self._creds[host] = found
-        return self._creds[host]
+            cached = (found, time.monotonic() + self.credential_ttl)
+            self._creds[host] = cached
+        return cached[0]
 
     def forget_credentials(self, host: str) -> None:
         self._creds.pop(host, None)
@@ -305,6 +310,8 @@ class Transport:
                 scheme, challenge_params = parse_challenge(challenge)
                 if scheme not in ("basic", "bearer"):
                     raise self._refused(host, self._credentials(host), 401)
+                if not authenticated:
+                    self._creds.pop(host, None)  # re-read: a cached login may have expired
                 creds = self._credentials(host)
                 if authenticated or (creds is None and scheme == "basic"):
                     raise self._refused(host, creds, 401)
