@@ -170,6 +170,8 @@ class Engine:
                     ):
                         live[ObjectId.of(obj)] = obj
             except KubeError as error:
+                if error.status == 404 and (info.api_version, info.kind) not in self.discovery():
+                    continue  # a kind the revision's own CRD adds: nothing exists yet
                 if error.status in (403, 404, 405):
                     unlisted.add(group_kind)
                     log.warning(
@@ -198,6 +200,11 @@ class Engine:
             if info.namespaced:
                 namespaces.add(manifest.id.namespace)
         unresolved: set[tuple[str, str]] = set()
+        if any(
+            (e.api_version, e.kind) not in discovery and e.id.group_kind not in kinds
+            for e in inventory.known
+        ):
+            discovery = self.discovery(refresh=True)  # kinds added since (CRDs applied by us)
         for entry in inventory.known:
             found = discovery.get((entry.api_version, entry.kind))
             if entry.id.group_kind in kinds:

@@ -134,7 +134,9 @@ class Agent:
             head = self.source.head()
         except SourceError as error:
             self.metrics.source_errors.inc()
-            log.warning("source unavailable", extra={"fields": {"error": error.message}})
+            log.warning(
+                "source unavailable", extra={"fields": {"error": error.message, "hint": error.hint}}
+            )
             head = None
         candidate: Desired | None = None
         if (

@@ -49,10 +49,9 @@ def make_verifier(policy: Path | None, verify_signatures: bool) -> Verifier:
             "No signature policy given.",
             hint="Pass --policy FILE (see docs/agent.md), or --no-verify-signatures for a test cluster.",
         )
-    raise InputError(
-        "Signature policies are not supported by this build yet.",
-        hint="Use --no-verify-signatures on a test cluster only.",
-    )
+    from shipstep.agent.verifier import PolicyVerifier
+
+    return PolicyVerifier(policy)
 
 
 def _listen(value: str) -> tuple[str, int]:

@@ -1,27 +1,21 @@
-"""Fixtures of the agent's integration tests."""
+"""Fixtures of the agent's integration tests: the Kubernetes API stand-in
+(shared fixtures) with the agent's namespace and `apps`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests.fixtures.kube import kube, kube_server, kube_standin_factory
 from tests.integration.agent.harness import namespace
-from tests.kube_standin.standin import KubeStandin
 
-
-@pytest.fixture(scope="session")
-def _standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeStandin]:
-    standin = KubeStandin(tmp_path_factory.mktemp("kube") / "kubeconfig")
-    yield standin
-    standin.stop()
+__all__ = ["cluster", "kube", "kube_server", "kube_standin_factory"]
 
 
 @pytest.fixture
-def cluster(_standin: KubeStandin) -> Any:
-    """The stand-in, reset, with the agent's namespace and `apps`."""
-    _standin.reset()
-    _standin.seed(namespace("shipstep-system"), namespace("apps"))
-    _standin.requests.clear()
-    return _standin
+def cluster(kube: Any) -> Any:
+    """The stand-in, reset, with namespaces `shipstep-system` and `apps`."""
+    kube.seed(namespace("shipstep-system"), namespace("apps"))
+    kube.requests.clear()
+    return kube
