@@ -1,0 +1,578 @@
+"""The HTTP layer: routing, verbs, Status errors, watches, faults, request log."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+from tests.kube_standin import discovery, errors, patches
+from tests.kube_standin.errors import ApiError
+from tests.kube_standin.faults import Request
+from tests.kube_standin.resources import ResourceType
+from tests.kube_standin.selectors import parse_fields, parse_labels
+from tests.kube_standin.store import Event, Obj, Store
+
+if TYPE_CHECKING:
+    from tests.kube_standin.standin import KubeStandin
+
+RETURNS_DELETED_OBJECT = frozenset({"namespaces", "pods", "services", "customresourcedefinitions"})
+MAX_BODY = 3 * 1024 * 1024  # the API server's request size limit
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    standin: KubeStandin
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small writes would otherwise wait for delayed ACKs
+    server: Server
+
+    # --- plumbing ------------------------------------------------------------
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the request log records requests; nothing on stderr
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def _handle(self, method: str) -> None:
+        standin = self.server.standin
+        url = urlsplit(self.path)
+        path, query = url.path, parse_qs(url.query)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        content_type = self.headers.get("Content-Type", "").split(";")[0].strip() if raw else ""
+        if path.startswith("/_standin/"):
+            self._internal(method, path)
+            return
+        action = standin.faults.pick(method, path)
+        if action.delay:
+            time.sleep(action.delay)
+        if action.drop:
+            standin.requests.add(Request(method, path, url.query, content_type, 0))
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        status = 0
+        try:
+            if action.status is not None:
+                headers = {"Retry-After": str(action.retry_after)} if action.retry_after else {}
+                raise _fault_error(action.status, headers)
+            self._authenticate()
+            status = self._route(method, path, query, raw, content_type)
+        except ApiError as exc:
+            status = exc.code
+            self._send(exc.code, exc.status(), exc.headers)
+        except Exception as exc:  # an internal error answers 500 like the API would
+            status = 500
+            self._send(
+                500, ApiError(500, "InternalError", f"Internal error occurred: {exc!r}").status()
+            )
+        finally:
+            standin.requests.add(Request(method, path, url.query, content_type, status))
+
+    def _send(self, code: int, body: Any, headers: dict[str, str] | None = None) -> int:
+        data = json.dumps(body, separators=(",", ":")).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Audit-Id", "standin")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+        return code
+
+    def _authenticate(self) -> None:
+        token = self.server.standin.knobs.token
+        if token is not None and self.headers.get("Authorization") != f"Bearer {token}":
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+
+    def _internal(self, method: str, path: str) -> None:
+        standin = self.server.standin
+        if path == "/_standin/requests" and method == "GET":
+            self._send(200, [r.__dict__ for r in standin.requests.all()])
+        elif path == "/_standin/requests" and method == "DELETE":
+            standin.requests.clear()
+            self._send(200, {})
+        elif path == "/_standin/reset" and method == "POST":
+            standin.reset()
+            self._send(200, {})
+        else:
+            self._send(404, errors.ApiError(404, "NotFound", "no such stand-in endpoint").status())
+
+    # --- routing -------------------------------------------------------------
+
+    def _route(
+        self, method: str, path: str, query: dict[str, list[str]], raw: bytes, content_type: str
+    ) -> int:
+        store = self.server.standin.store
+        parts = [p for p in path.split("/") if p]
+        if parts == ["version"] and method == "GET":
+            return self._send(200, discovery.VERSION)
+        if parts in (["healthz"], ["readyz"], ["livez"]):
+            return self._send_text("ok")
+        if not parts or parts[0] not in ("api", "apis"):
+            raise _no_route()
+        if parts == ["api"]:
+            return self._send(
+                200,
+                discovery.api_versions(
+                    f"{self.server.server_address[0]}:{self.server.server_address[1]}"
+                ),
+            )
+        if parts == ["apis"]:
+            return self._send(200, discovery.api_group_list(store.registry))
+        if parts[0] == "apis" and len(parts) == 2:
+            group_doc = discovery.api_group(store.registry, parts[1])
+            if group_doc is None:
+                raise _no_route()
+            return self._send(200, group_doc)
+        group, version, rest = (
+            ("", parts[1], parts[2:]) if parts[0] == "api" else (parts[1], parts[2], parts[3:])
+        )
+        if not rest:
+            listing = discovery.resource_list(store.registry, group, version)
+            if listing is None or method != "GET":
+                raise _no_route()
+            return self._send(200, listing)
+        namespace, plural, name, sub = _split_resource(group, rest)
+        rtype = store.registry.find(group, version, plural)
+        if rtype is None or (namespace and not rtype.namespaced) or sub not in ("", "status"):
+            raise _no_route()
+        if sub == "status" and not rtype.status:
+            raise _no_route()
+        return self._serve(store, rtype, method, namespace, name, sub, query, raw, content_type)
+
+    def _serve(
+        self,
+        store: Store,
+        rtype: ResourceType,
+        method: str,
+        namespace: str,
+        name: str,
+        sub: str,
+        query: dict[str, list[str]],
+        raw: bytes,
+        content_type: str,
+    ) -> int:
+        q = {k: v[-1] for k, v in query.items()}
+        watching = q.get("watch") in ("true", "1")
+        verb = _verb(method, bool(name), watching)
+        self._check_denied(rtype, verb, namespace, name)
+        dry_run = _dry_run(query)
+        manager = q.get("fieldManager") or self._default_manager()
+        if len(manager) > 128:
+            raise errors.invalid(
+                rtype,
+                name,
+                [("FieldValueTooLong", "fieldManager", "Too long: may not be more than 128 bytes")],
+            )
+        if rtype.namespaced and not namespace and verb not in ("list", "watch"):
+            raise errors.method_not_allowed(method, rtype.plural)
+        if verb == "watch":
+            return self._watch(store, rtype, namespace or None, q)
+        if verb == "list":
+            items, rv = store.list(
+                rtype, namespace or None, q.get("labelSelector", ""), q.get("fieldSelector", "")
+            )
+            return self._send(200, _list_body(rtype, items, rv, q))
+        if verb == "get":
+            return self._send(200, store.get(rtype, namespace, name))
+        if verb == "create":
+            body = _parse(raw, content_type)
+            return self._send(
+                201, store.create(rtype, namespace, body, manager=manager, dry_run=dry_run)
+            )
+        if verb == "update":
+            body = _parse(raw, content_type)
+            return self._send(
+                200,
+                store.update(
+                    rtype, namespace, name, body, manager=manager, subresource=sub, dry_run=dry_run
+                ),
+            )
+        if verb == "patch":
+            if content_type not in (
+                patches.APPLY_PATCH,
+                patches.MERGE_PATCH,
+                patches.STRATEGIC_PATCH,
+                patches.JSON_PATCH,
+            ):
+                raise errors.unsupported_media_type(content_type)
+            body = _parse(
+                raw,
+                "application/yaml" if content_type == patches.APPLY_PATCH else "application/json",
+            )
+            force = q.get("force") in ("true", "1")
+            if force and content_type != patches.APPLY_PATCH:
+                raise errors.bad_request("force is only allowed for server-side apply")
+            existed = store.find(rtype, namespace, name) is not None
+            result = store.patch(
+                rtype,
+                namespace,
+                name,
+                content_type,
+                body,
+                manager=q.get("fieldManager")
+                or ("" if content_type == patches.APPLY_PATCH else manager),
+                force=force,
+                subresource=sub,
+                dry_run=dry_run,
+            )
+            return self._send(200 if existed else 201, result)
+        if verb == "delete":
+            options = _parse(raw, "application/json") if raw else {}
+            propagation = (
+                q.get("propagationPolicy") or options.get("propagationPolicy") or "Background"
+            )
+            preconditions = options.get("preconditions") or {}
+            deleted = store.delete(
+                rtype,
+                namespace,
+                name,
+                propagation=propagation,
+                precondition_uid=preconditions.get("uid"),
+                precondition_rv=preconditions.get("resourceVersion"),
+                dry_run=dry_run,
+            )
+            if rtype.plural in RETURNS_DELETED_OBJECT or deleted["metadata"].get("finalizers"):
+                return self._send(200, deleted)
+            details: dict[str, Any] = {
+                "name": name,
+                "kind": rtype.plural,
+                "uid": deleted["metadata"]["uid"],
+            }
+            if rtype.group:
+                details["group"] = rtype.group
+            return self._send(
+                200,
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "details": details,
+                },
+            )
+        if verb == "deletecollection":
+            items, _ = store.list(
+                rtype, namespace or None, q.get("labelSelector", ""), q.get("fieldSelector", "")
+            )
+            deleted_items = []
+            for item in items:
+                try:
+                    deleted_items.append(
+                        store.delete(rtype, namespace, item["metadata"]["name"], dry_run=dry_run)
+                    )
+                except ApiError as exc:
+                    if exc.code != 404:
+                        raise
+            return self._send(200, _list_body(rtype, deleted_items, str(store.rv), {}))
+        raise errors.method_not_allowed(method, rtype.plural)
+
+    def _send_text(self, text: str) -> int:
+        data = text.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        return 200
+
+    def _default_manager(self) -> str:
+        agent = self.headers.get("User-Agent", "")
+        return agent.split("/", 1)[0][:128] or "unknown"
+
+    def _check_denied(self, rtype: ResourceType, verb: str, namespace: str, name: str) -> None:
+        for rule in self.server.standin.knobs.deny:
+            if not rule.matches(verb, rtype.plural, namespace, name):
+                continue
+            if rule.message is not None:
+                message = rule.message
+            else:
+                target = f'{rtype.group_resource} "{name}"' if name else rtype.group_resource
+                scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+                message = (
+                    f'{target} is forbidden: User "{self.server.standin.knobs.user}" cannot {verb} '
+                    f'resource "{rtype.plural}" in API group "{rtype.group}" {scope}'
+                )
+            reason = {403: "Forbidden", 400: "BadRequest", 422: "Invalid"}.get(
+                rule.code, "Forbidden"
+            )
+            details: dict[str, Any] = {"name": name, "kind": rtype.plural}
+            if rtype.group:
+                details["group"] = rtype.group
+            raise ApiError(rule.code, reason, message, details)
+
+    # --- watch ---------------------------------------------------------------
+
+    def _watch(
+        self, store: Store, rtype: ResourceType, namespace: str | None, q: dict[str, str]
+    ) -> int:
+        knobs = self.server.standin.knobs
+        labels = parse_labels(q["labelSelector"]) if q.get("labelSelector") else []
+        checks = parse_fields(q["fieldSelector"], rtype) if q.get("fieldSelector") else []
+        timeout = float(q.get("timeoutSeconds") or knobs.watch_timeout)
+        bookmarks = q.get("allowWatchBookmarks") in ("true", "1") and knobs.bookmark_interval > 0
+        requested = q.get("resourceVersion", "")
+
+        def selected(obj: Obj) -> bool:
+            return (
+                (namespace is None or obj["metadata"].get("namespace") == namespace)
+                and all(r(obj["metadata"].get("labels") or {}) for r in labels)
+                and all(c(obj) for c in checks)
+            )
+
+        def same_type(event: Event) -> bool:
+            return (event.rtype.group, event.rtype.plural) == (rtype.group, rtype.plural)
+
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        with store.changed:
+            if requested in ("", "0"):
+                items, rv_text = store.list(rtype, namespace)
+                position = int(rv_text)
+                initial = [{"type": "ADDED", "object": obj} for obj in items if selected(obj)]
+            else:
+                try:
+                    position = int(requested)
+                except ValueError:
+                    position = -1
+                initial = []
+        try:
+            for event in initial:
+                self._chunk(event)
+            if position < 0:
+                self._chunk(
+                    {
+                        "type": "ERROR",
+                        "object": errors.bad_request(
+                            f'invalid resource version "{requested}"'
+                        ).status(),
+                    }
+                )
+                return self._end_chunks()
+            deadline = time.monotonic() + timeout
+            next_bookmark = time.monotonic() + knobs.bookmark_interval
+            while (
+                time.monotonic() < deadline
+                and not store.closed
+                and self.server.standin.store is store
+            ):
+                try:
+                    events = store.events_after(position, same_type)
+                except ApiError as exc:
+                    self._chunk({"type": "ERROR", "object": exc.status() | {"code": 410}})
+                    break
+                for event in events:
+                    position = event.rv
+                    shown = self._translate(event, selected)
+                    if shown is not None:
+                        self._chunk({"type": shown, "object": _served(rtype, event.obj)})
+                if bookmarks and time.monotonic() >= next_bookmark:
+                    self._chunk(
+                        {
+                            "type": "BOOKMARK",
+                            "object": {
+                                "kind": rtype.kind,
+                                "apiVersion": rtype.api_version,
+                                "metadata": {"resourceVersion": str(max(position, store.rv))},
+                            },
+                        }
+                    )
+                    position = max(position, store.rv)
+                    next_bookmark = time.monotonic() + knobs.bookmark_interval
+                with store.changed:
+                    if not [e for e in store.events if e.rv > position] and not store.closed:
+                        wait = (
+                            min(deadline, next_bookmark if bookmarks else deadline)
+                            - time.monotonic()
+                        )
+                        store.changed.wait(timeout=max(0.0, min(wait, 0.5)))
+            return self._end_chunks()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+            return 200
+
+    @staticmethod
+    def _translate(event: Event, selected: Any) -> str | None:
+        """The event as this watch shows it: objects entering or leaving its
+        selector appear ADDED or DELETED, like the API server's watch cache."""
+        now = selected(event.obj)
+        if event.type != "MODIFIED":
+            return event.type if now else None
+        before = event.old is not None and selected(event.old)
+        if now:
+            return "MODIFIED" if before else "ADDED"
+        return "DELETED" if before else None
+
+    def _chunk(self, event: dict[str, Any]) -> None:
+        data = json.dumps(event, separators=(",", ":")).encode() + b"\n"
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _end_chunks(self) -> int:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+        return 200
+
+
+def _split_resource(group: str, rest: list[str]) -> tuple[str, str, str, str]:
+    """(namespace, plural, name, subresource) from the path after the group version."""
+    if (
+        rest[0] == "namespaces"
+        and len(rest) >= 3
+        and not (group == "" and len(rest) == 3 and rest[2] in ("status", "finalize"))
+    ):
+        padded = [*rest[3:], "", ""]
+        if len(rest) > 5:
+            raise _no_route()
+        return rest[1], rest[2], padded[0], padded[1]
+    if len(rest) > 3:
+        raise _no_route()
+    padded = [*rest[1:], "", ""]
+    return "", rest[0], padded[0], padded[1]
+
+
+def _verb(method: str, named: bool, watching: bool) -> str:
+    if method == "GET":
+        return "watch" if watching else ("get" if named else "list")
+    table = {
+        ("POST", False): "create",
+        ("PUT", True): "update",
+        ("PATCH", True): "patch",
+        ("DELETE", True): "delete",
+        ("DELETE", False): "deletecollection",
+    }
+    verb = table.get((method, named))
+    if verb is None:
+        raise errors.method_not_allowed(method, "resource")
+    return verb
+
+
+def _dry_run(query: dict[str, list[str]]) -> bool:
+    values = query.get("dryRun", [])
+    for value in values:
+        if value != "All":
+            raise errors.bad_request(f'Invalid dryRun value: "{value}": supported values: "All"')
+    return bool(values)
+
+
+def _parse(raw: bytes, content_type: str) -> Any:
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
+    if not raw:
+        raise errors.bad_request("the request has no body")
+    try:
+        if content_type in ("application/yaml", patches.APPLY_PATCH):
+            return yaml.safe_load(raw)
+        if content_type not in ("application/json", ""):
+            raise errors.unsupported_media_type(content_type)
+        return json.loads(raw)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise errors.bad_request(f"the body of the request could not be decoded: {exc}") from exc
+
+
+def _served(rtype: ResourceType, obj: Obj) -> Obj:
+    if rtype.custom:
+        return {**obj, "apiVersion": rtype.api_version}
+    return obj
+
+
+def _list_body(rtype: ResourceType, items: list[Obj], rv: str, q: dict[str, str]) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"resourceVersion": rv}
+    limit = int(q.get("limit") or 0)
+    offset = int(q.get("continue") or 0)
+    if limit:
+        page = items[offset : offset + limit]
+        if offset + limit < len(items):
+            metadata["continue"] = str(offset + limit)
+            metadata["remainingItemCount"] = len(items) - offset - limit
+        items = page
+    for item in items:
+        item.pop("apiVersion", None)
+        item.pop("kind", None)
+    return {
+        "kind": f"{rtype.kind}List",
+        "apiVersion": rtype.api_version,
+        "metadata": metadata,
+        "items": items,
+    }
+
+
+def _no_route() -> ApiError:
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
+
+
+def _fault_error(status: int, headers: dict[str, str]) -> ApiError:
+    reasons = {
+        429: ("TooManyRequests", "Too many requests, please try again later."),
+        500: ("InternalError", "Internal error occurred: injected fault"),
+        502: ("InternalError", "Bad gateway"),
+        503: ("ServiceUnavailable", "The server is currently unable to handle the request"),
+        504: ("Timeout", "The server was unable to return a response in the time allotted"),
+    }
+    reason, message = reasons[status]
+    details = (
+        {"retryAfterSeconds": int(headers["Retry-After"])} if "Retry-After" in headers else None
+    )
+    return ApiError(status, reason, message, details, headers)
+
+
+def write_kubeconfig(path: Path, url: str, token: str, namespace: str = "default") -> Path:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "standin", "cluster": {"server": url}}],
+        "users": [{"name": "standin", "user": {"token": token}}],
+        "contexts": [
+            {
+                "name": "standin",
+                "context": {"cluster": "standin", "user": "standin", "namespace": namespace},
+            }
+        ],
+        "current-context": "standin",
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def serve(standin: KubeStandin, host: str, port: int) -> tuple[Server, threading.Thread]:
+    server = Server((host, port), Handler)
+    server.standin = standin
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="kube-standin",
+        daemon=True,
+    )
+    thread.start()
+    return server, thread
