@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from shipstep.cli._app import cli_command, emit, state_of
+from shipstep.cli._signing import registry_options
 from shipstep.cli._verify_support import make_verifier, revert_hook
 from shipstep.cluster.access import ClusterOptions
 from shipstep.errors import InputError
@@ -38,9 +39,9 @@ from shipstep.steps.verify.wait import WaitOptions
     help="The GitOps config repository (cloned to check commits and to revert).",
 )
 @click.option(
-    "--git-token",
-    envvar="SHIPSTEP_GIT_TOKEN",
-    help="HTTPS token for the config repo (or SHIPSTEP_GIT_TOKEN); never printed.",
+    "--token",
+    envvar="GITHUB_TOKEN",
+    help="Token for the config repo and its forge (default: $GITHUB_TOKEN). Never printed.",
 )
 @click.option("--namespace", "-n", required=True, help="Namespace of the workloads.")
 @click.option(
@@ -148,15 +149,18 @@ from shipstep.steps.verify.wait import WaitOptions
 )
 @click.option(
     "--forge",
-    type=click.Choice(["github", "codecommit", "local"]),
-    default="github",
+    type=click.Choice(["auto", "github", "codecommit", "local"]),
+    default="auto",
     show_default=True,
     help="Where the config repo's pull requests live.",
 )
 @click.option(
-    "--forge-repo",
+    "--forge-repository",
     metavar="OWNER/NAME",
-    help="The config repo on the forge (GitHub owner/name, CodeCommit repository name).",
+    help="The config repo on the forge (GitHub OWNER/NAME, CodeCommit repository name).",
+)
+@click.option(
+    "--api-url", help="GitHub API URL (default: $GITHUB_API_URL or https://api.github.com)."
 )
 @click.option("--base", default="main", show_default=True, help="Branch the revert PR targets.")
 @click.option(
@@ -176,6 +180,7 @@ from shipstep.steps.verify.wait import WaitOptions
     "--report-url",
     help="Link to the failed report for the revert PR body (default: the CI run URL).",
 )
+@registry_options
 @click.pass_context
 def command(
     ctx: click.Context,

@@ -146,7 +146,9 @@ def wait_for_cluster(
     last_summary = ""
     try:
         while True:
-            applied = agent_check is None or agent_check.status is Status.PASSED
+            # Without the agent's word, a missing workload or an old template may
+            # still be on its way: wait for it until the deadline.
+            applied = agent_check is not None and agent_check.status is Status.PASSED
             checks = ([agent_check] if agent_check else []) + evaluate(
                 state, targets, expected, applied=applied
             )

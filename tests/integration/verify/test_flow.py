@@ -1,0 +1,342 @@
+"""The whole step: a real config repository (git daemon), the agent's status
+ConfigMap, the Kubernetes stand-in, the CLI with its report and outputs, and
+the revert pull request through the GitHub stand-in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shipstep.cli import cli
+from shipstep.cli._app import run_cli
+from shipstep.steps.verify.agent_status import AgentStatusCheck
+from shipstep.steps.verify.gitrepo import ConfigRepo
+from shipstep.steps.verify.report import Status
+from tests.fixtures.git import GitServer, git
+from tests.fixtures.github import TOKEN, bare_branch_exists
+from tests.github_standin.server import GitHubStandin
+from tests.integration.verify.cluster_helpers import (
+    NAMESPACE,
+    NEW,
+    OLD,
+    REPO,
+    deployment,
+    namespace,
+    running,
+    set_image,
+)
+from tests.kube_standin.standin import KubeStandin
+
+pytestmark = pytest.mark.timeout(120)
+
+MANIFEST = """\
+# the web front end
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  replicas: 2
+  template:
+    spec:
+      containers:
+        - name: app
+          image: {image}  # {{"$imagepolicy": "shop:web"}}
+"""
+
+
+def config_repo(
+    git_server: GitServer, tmp_path: Path, name: str
+) -> tuple[str, Path, dict[str, str]]:
+    """A config repo whose main has: initial (OLD), a bump merged with --no-ff
+    (NEW), then an unrelated later commit. Returns url, bare path, commits."""
+    bare = git_server.create_repo(
+        name, {"apps/web/deployment.yaml": MANIFEST.format(image=f"{REPO}:1.4.2@{OLD}")}
+    )
+    work = tmp_path / f"work-{name}"
+    git(tmp_path, "clone", str(bare), str(work))
+    commits = {"initial": git(work, "rev-parse", "HEAD")}
+    git(work, "checkout", "-b", "shipstep/bump/web")
+    (work / "apps/web/deployment.yaml").write_text(MANIFEST.format(image=f"{REPO}:1.4.3@{NEW}"))
+    git(work, "commit", "-am", "Bump web to 1.4.3")
+    git(work, "checkout", "main")
+    git(
+        work,
+        "merge",
+        "--no-ff",
+        "-m",
+        "Merge pull request #7 from acme/shipstep/bump/web",
+        "shipstep/bump/web",
+    )
+    commits["merge"] = git(work, "rev-parse", "HEAD")
+    (work / "README.md").write_text("later change\n")
+    git(work, "add", "README.md")
+    git(work, "commit", "-m", "docs")
+    commits["later"] = git(work, "rev-parse", "HEAD")
+    git(work, "push", "origin", "main")
+    return git_server.url(name), bare, commits
+
+
+def agent_status(
+    revision: str, result: str = "applied", last: str | None = None, reason: str = ""
+) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "shipstep-status", "namespace": "shipstep-system"},
+        "data": {
+            "revision": revision,
+            "result": result,
+            "reason": reason,
+            "lastAppliedRevision": revision if last is None else last,
+            "images": "",
+        },
+    }
+
+
+def test_agent_status_containment(git_server: GitServer, tmp_path: Path) -> None:
+    url, _bare, c = config_repo(git_server, tmp_path, "status")
+    with ConfigRepo(url).clone() as repo:
+        check = AgentStatusCheck(repo, c["merge"], "shipstep-system", "shipstep-status")
+        assert check.evaluate(None).status is Status.PENDING
+        exact = check.evaluate(agent_status(c["merge"]))
+        assert (exact.status, exact.summary) == (
+            Status.PASSED,
+            "the agent applied the merge commit",
+        )
+        later = check.evaluate(agent_status(c["later"]))
+        assert later.status is Status.PASSED
+        assert (
+            later.summary
+            == f"the agent applied {c['later'][:12]}, which contains {c['merge'][:12]}"
+        )
+        before = check.evaluate(agent_status(c["initial"]))
+        assert before.status is Status.PENDING
+        assert "does not contain" in before.summary
+        refused = check.evaluate(
+            agent_status(
+                c["merge"],
+                "refused",
+                last=c["initial"],
+                reason="apps/web/deployment.yaml:13: image not signed",
+            )
+        )
+        assert refused.status is Status.FAILED
+        assert refused.summary == (
+            f"the agent refused revision {c['merge'][:12]}: apps/web/deployment.yaml:13: image not signed"
+        )
+        unknown = check.evaluate(agent_status("f" * 40))
+        assert unknown.status is Status.PENDING
+        assert "a commit the config repository does not have" in unknown.summary
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = run_cli(cli, argv, {})
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def base_args(kube: KubeStandin, report: Path) -> list[str]:
+    return [
+        "--output",
+        "json",
+        "verify",
+        "--namespace",
+        NAMESPACE,
+        "--workload",
+        "web",
+        "--kubeconfig",
+        str(kube.kubeconfig),
+        "--skip-signatures",
+        "--timeout",
+        "20",
+        "--poll-interval",
+        "0.2",
+        "--report-file",
+        str(report),
+    ]
+
+
+def test_cli_passes_with_images_read_from_the_merge_commit(
+    kube: KubeStandin, git_server: GitServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, _bare, c = config_repo(git_server, tmp_path, "pass")
+    kube.seed(namespace(NAMESPACE), namespace("shipstep-system"), deployment(NEW))
+    kube.wait(lambda: running(kube, NEW), what="pods")
+    kube.seed(agent_status(c["later"]))
+    report = tmp_path / "report.json"
+    code, out, err = run(
+        [*base_args(kube, report), "--merge-commit", c["merge"][:10], "--config-repo", url], capsys
+    )
+    assert code == 0, err
+    outputs = json.loads(out)
+    assert outputs["result"] == "passed"
+    assert outputs["revert-pr-url"] is None
+    document = json.loads(outputs["report"])
+    assert document == json.loads(report.read_text())
+    assert document["expectedImages"] == [f"{REPO}:1.4.3@{NEW}"]
+    assert document["mergeCommit"] == c["merge"]
+    kinds = [(check["kind"], check["status"]) for check in document["checks"]]
+    assert kinds == [
+        ("signature", "skipped"),
+        ("agent", "passed"),
+        ("health", "passed"),
+        ("images", "passed"),
+    ]
+
+
+def test_cli_fails_and_opens_a_revert_pr_restoring_the_previous_image(
+    kube: KubeStandin,
+    git_server: GitServer,
+    github_api: GitHubStandin,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, bare, c = config_repo(git_server, tmp_path, "revert")
+    github_api.state.add_repo("acme/config", branch_exists=bare_branch_exists(bare))
+    kube.seed(namespace(NAMESPACE), namespace("shipstep-system"), deployment(OLD))
+    kube.wait(lambda: running(kube, OLD), what="old pods")
+    kube.knobs.rollout("fail", image=NEW, deadline=0.3)
+    set_image(kube, NEW)
+    kube.seed(agent_status(c["merge"]))
+    report = tmp_path / "report.json"
+    argv = [
+        *base_args(kube, report),
+        "--merge-commit",
+        c["merge"],
+        "--config-repo",
+        url,
+        "--revert-on-failure",
+        "--forge",
+        "github",
+        "--forge-repository",
+        "acme/config",
+        "--api-url",
+        github_api.url,
+        "--token",
+        TOKEN,
+        "--revert-label",
+        "rollback",
+        "--report-url",
+        "https://ci.example/run/42",
+    ]
+    code, out, err = run(argv, capsys)
+    assert code == 1, err
+    outputs = json.loads(out)
+    assert outputs["result"] == "failed"
+    assert outputs["revert-pr-url"] == "https://github.example/acme/config/pull/1"
+    document = json.loads(outputs["report"])
+    health = next(ch for ch in document["checks"] if ch["kind"] == "health")
+    assert health["status"] == "failed" and "Progress deadline exceeded" in health["summary"]
+    assert document["revertOperation"] == "created"
+    assert TOKEN not in out + err
+
+    pr = github_api.state.repos["acme/config"].pulls[1]
+    assert pr["head"] == f"shipstep/revert/{c['merge'][:12]}"
+    assert pr["base"] == "main"
+    assert pr["labels"] == ["rollback"]
+    assert "https://ci.example/run/42" in pr["body"]
+    assert "**health: deployment/web**: Progress deadline exceeded" in pr["body"]
+    # The branch is a real revert: its diff against main restores the old image.
+    diff = git(bare, "diff", "main", pr["head"])
+    assert f"-          image: {REPO}:1.4.3@{NEW}" in diff
+    assert f"+          image: {REPO}:1.4.2@{OLD}" in diff
+    changed = [
+        line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
+    assert len(changed) == 2  # exactly the image line, nothing else
+    assert git(bare, "log", "-1", "--format=%s", pr["head"]) == (
+        'Revert "Merge pull request #7 from acme/shipstep/bump/web"'
+    )
+
+    # Idempotent: a second failing run finds the open PR.
+    code, out, _ = run(argv, capsys)
+    assert code == 1
+    assert json.loads(json.loads(out)["report"])["revertOperation"] == "unchanged"
+    assert len(github_api.state.repos["acme/config"].pulls) == 1
+
+
+def test_no_revert_when_the_cluster_cannot_be_read(
+    kube: KubeStandin,
+    git_server: GitServer,
+    github_api: GitHubStandin,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, bare, c = config_repo(git_server, tmp_path, "norevert")
+    github_api.state.add_repo("acme/config", branch_exists=bare_branch_exists(bare))
+    kube.knobs.token = "rotated"
+    code, out, _err = run(
+        [
+            *base_args(kube, tmp_path / "r.json"),
+            "--merge-commit",
+            c["merge"],
+            "--config-repo",
+            url,
+            "--revert-on-failure",
+            "--forge",
+            "github",
+            "--forge-repository",
+            "acme/config",
+            "--api-url",
+            github_api.url,
+            "--token",
+            TOKEN,
+        ],
+        capsys,
+    )
+    assert code == 1
+    document = json.loads(json.loads(out)["report"])
+    access = next(ch for ch in document["checks"] if ch["kind"] == "cluster")
+    assert "401 Unauthorized" in access["summary"]
+    assert document["conclusive"] is False
+    assert document["revertPullRequest"] is None
+    assert github_api.state.repos["acme/config"].pulls == {}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--merge-commit", "abc1234"], "--merge-commit needs the config repository"),
+        (["--image", f"{REPO}:1.4.3"], "has no digest"),
+        (["--image", f"{REPO}@{NEW}", "--smoke", "localhost:8080"], "is not an http(s) URL"),
+        (
+            ["--image", f"{REPO}@{NEW}", "--prometheus-check", "up == 1"],
+            "--prometheus-check needs --prometheus-url",
+        ),
+        (
+            ["--image", f"{REPO}@{NEW}", "--revert-on-failure"],
+            "--revert-on-failure needs the merge commit",
+        ),
+        (
+            ["--image", f"{REPO}@{NEW}", "--eks-cluster", "prod", "--in-cluster"],
+            "Choose one way to reach the cluster",
+        ),
+    ],
+)
+def test_bad_input_exits_2_before_doing_anything(
+    kube: KubeStandin,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    report = tmp_path / "report.json"
+    code, _out, err = run([*base_args(kube, report), *extra], capsys)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+    assert not report.exists()
+    assert kube.requests.all() == []
+
+
+def test_policy_is_required_unless_skipped(
+    kube: KubeStandin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [a for a in base_args(kube, tmp_path / "r.json") if a != "--skip-signatures"]
+    code, _out, err = run([*argv, "--image", f"{REPO}@{NEW}"], capsys)
+    assert code == 2
+    assert "No signature policy" in err
