@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 import boto3
+import boto3.session
 import botocore.exceptions
 
 from shipstep.errors import ShipstepError
@@ -57,7 +58,8 @@ def ecr_endpoint(explicit: str | None = None) -> str | None:
 
 def ecr_client(region: str, endpoint_url: str | None = None) -> Any:
     try:
-        return boto3.client("ecr", region_name=region, endpoint_url=ecr_endpoint(endpoint_url))
+        session = boto3.session.Session()  # not the default one: it caches credentials
+        return session.client("ecr", region_name=region, endpoint_url=ecr_endpoint(endpoint_url))
     except botocore.exceptions.BotoCoreError as error:
         raise aws_error(error, "create an ECR client") from None
 
