@@ -9,8 +9,6 @@ import click
 
 from shipstep.cli._app import cli_command, emit, state_of
 from shipstep.errors import InputError
-from shipstep.oci.ecr_repository import RepositorySettings, parse_severity
-from shipstep.steps.publish import PublishInputs, publish
 
 MAX_POLICY_BYTES = 30 * 1024  # ECR's limit for lifecycle policy text
 
@@ -198,6 +196,10 @@ def command(
     Outputs registry, repository, digest, image (registry/repo@sha256:...),
     tags and operation (pushed / unchanged).
     """
+    # Imported here: `shipstep --help` and the other commands stay fast.
+    from shipstep.oci.ecr_repository import RepositorySettings, parse_severity
+    from shipstep.steps.publish import PublishInputs, publish
+
     state = state_of(ctx)
     if with_signatures and not source:
         raise InputError("--with-signatures applies to --from copies only.")

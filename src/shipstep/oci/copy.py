@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from shipstep.oci.client import BlobStream, RegistryClient
@@ -24,6 +26,7 @@ from shipstep.oci.reference import Reference
 from shipstep.progress import NullReporter, Reporter
 
 COSIGN_SUFFIXES = (".sig", ".att", ".sbom")
+PARALLEL = 4
 
 
 @dataclass
@@ -34,6 +37,11 @@ class CopyStats:
     manifests_written: int = 0
     manifests_present: int = 0
     copied: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, counter: str) -> None:
+        with self.lock:
+            setattr(self, counter, getattr(self, counter) + 1)
 
     @property
     def wrote_anything(self) -> bool:
@@ -49,7 +57,7 @@ def copy_blob(
     reporter: Reporter | None = None,
 ) -> None:
     if client.blob_exists(dest, blob.digest):
-        stats.blobs_present += 1
+        stats.add("blobs_present")
         return
     same_registry = src.api_host == dest.api_host and src.repository != dest.repository
     streams: list[BlobStream] = []
@@ -74,10 +82,7 @@ def copy_blob(
     finally:
         for stream in streams:
             stream.close()
-    if outcome == "mounted":
-        stats.blobs_mounted += 1
-    else:
-        stats.blobs_uploaded += 1
+    stats.add("blobs_mounted" if outcome == "mounted" else "blobs_uploaded")
 
 
 def copy_manifest(
@@ -92,16 +97,35 @@ def copy_manifest(
     data, media_type, digest = client.get_manifest(src)
     target = dest.with_digest(digest)
     if client.manifest_digest(target) == digest:
-        stats.manifests_present += 1
+        stats.add("manifests_present")
         return data, media_type, digest
     manifest = Manifest.parse(data, media_type)
-    for child in manifest.children():
-        copy_manifest(client, src.with_digest(child.digest), dest, stats, reporter)
-    for blob in manifest.blobs():
-        copy_blob(client, src, dest, blob, stats, reporter)
+    # Children and blobs in parallel, as skopeo and docker do; the manifest
+    # is PUT only once all of them are in place.
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        jobs: list[Future[object]] = [
+            pool.submit(copy_manifest, client, src.with_digest(child.digest), dest, stats, reporter)
+            for child in manifest.children()
+        ]
+        jobs += [
+            pool.submit(copy_blob, client, src, dest, blob, stats, reporter)
+            for blob in _unique(manifest.blobs())
+        ]
+        for job in jobs:
+            job.result()
     client.put_manifest(target, data, media_type)
-    stats.manifests_written += 1
+    stats.add("manifests_written")
     return data, media_type, digest
+
+
+def _unique(blobs: list[Descriptor]) -> list[Descriptor]:
+    seen: set[str] = set()
+    unique: list[Descriptor] = []
+    for blob in blobs:
+        if blob.digest not in seen:
+            seen.add(blob.digest)
+            unique.append(blob)
+    return unique
 
 
 def copy_signatures(
@@ -123,7 +147,7 @@ def copy_signatures(
         data, media_type, _ = copy_manifest(client, src.with_digest(found), dest, stats, reporter)
         if client.manifest_digest(dest.with_tag(tag)) != found:
             client.put_manifest(dest.with_tag(tag), data, media_type)
-            stats.manifests_written += 1
+            stats.add("manifests_written")
         copied.append(str(dest.with_tag(tag)))
     for referrer in client.referrers(src.with_digest(digest)):
         before = stats.manifests_written

@@ -23,13 +23,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import botocore.exceptions
-
 from shipstep.errors import InputError, ShipstepError
-from shipstep.oci.ecr import aws_error
+from shipstep.oci.ecr import aws_error, aws_error_code, aws_errors
 
 SEVERITIES = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
-_AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 
 @dataclass(frozen=True)
@@ -55,9 +52,7 @@ class RepositoryState:
 
 
 def _code(error: Exception) -> str:
-    if isinstance(error, botocore.exceptions.ClientError):
-        return str(error.response.get("Error", {}).get("Code", ""))
-    return ""
+    return aws_error_code(error)
 
 
 def _state_of(repo: dict[str, Any], operation: str) -> RepositoryState:
@@ -75,7 +70,7 @@ def existing_repository(ecr: Any, name: str) -> RepositoryState:
     """The settings of an existing repository; `InputError` when it is absent."""
     try:
         found = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
-    except _AWS_ERRORS as error:
+    except aws_errors() as error:
         if _code(error) == "RepositoryNotFoundException":
             raise InputError(
                 f"ECR repository {name} does not exist and --no-create-repository was given.",
@@ -88,7 +83,7 @@ def existing_repository(ecr: Any, name: str) -> RepositoryState:
 def ensure_repository(ecr: Any, name: str, settings: RepositorySettings) -> RepositoryState:
     try:
         found = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
-    except _AWS_ERRORS as error:
+    except aws_errors() as error:
         if _code(error) != "RepositoryNotFoundException":
             raise aws_error(error, f"look up ECR repository {name}") from None
     else:
@@ -118,7 +113,7 @@ def ensure_repository(ecr: Any, name: str, settings: RepositorySettings) -> Repo
         request["tags"] = [{"Key": k, "Value": v} for k, v in sorted(settings.tags.items())]
     try:
         created = ecr.create_repository(**request)["repository"]
-    except _AWS_ERRORS as error:
+    except aws_errors() as error:
         if _code(error) == "RepositoryAlreadyExistsException":  # created concurrently
             return ensure_repository(ecr, name, settings)
         raise aws_error(error, f"create ECR repository {name}") from None
@@ -127,10 +122,10 @@ def ensure_repository(ecr: Any, name: str, settings: RepositorySettings) -> Repo
             ecr.put_lifecycle_policy(
                 repositoryName=name, lifecyclePolicyText=settings.lifecycle_policy
             )
-        except _AWS_ERRORS as error:
+        except aws_errors() as error:
             # Leave nothing half-configured behind: a repository without its
             # requested lifecycle policy would be reported "unchanged" next time.
-            with contextlib.suppress(*_AWS_ERRORS):
+            with contextlib.suppress(*aws_errors()):
                 ecr.delete_repository(repositoryName=name, force=True)
             raise aws_error(error, f"set the lifecycle policy of ECR repository {name}") from None
     return _state_of(created, "created")
@@ -153,7 +148,7 @@ def _differences(repo: dict[str, Any], settings: RepositorySettings) -> list[str
 def describe_image(ecr: Any, name: str, digest: str) -> dict[str, Any]:
     try:
         details = ecr.describe_images(repositoryName=name, imageIds=[{"imageDigest": digest}])
-    except _AWS_ERRORS as error:
+    except aws_errors() as error:
         raise aws_error(error, f"describe image {digest} in ECR repository {name}") from None
     images = details.get("imageDetails") or []
     if not images:
@@ -207,7 +202,7 @@ def scan_gate(
     while True:
         try:
             answer = ecr.describe_image_scan_findings(repositoryName=name, imageId=image_id)
-        except _AWS_ERRORS as error:
+        except aws_errors() as error:
             code = _code(error)
             if code == "ScanNotFoundException" and not started:
                 _start_scan(ecr, name, image_id)
@@ -250,7 +245,7 @@ def scan_gate(
 def _start_scan(ecr: Any, name: str, image_id: dict[str, str]) -> None:
     try:
         ecr.start_image_scan(repositoryName=name, imageId=image_id)
-    except _AWS_ERRORS as error:
+    except aws_errors() as error:
         if _code(error) in ("LimitExceededException",):
             return  # already scanned today: the findings will appear
         if _code(error) == "UnsupportedImageTypeException":

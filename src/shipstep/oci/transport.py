@@ -20,6 +20,7 @@ status the caller must interpret (2xx, 404, 4xx registry errors). It:
 from __future__ import annotations
 
 import random
+import threading
 import time
 import warnings
 from collections import Counter
@@ -48,6 +49,16 @@ class TransportStats:
     bytes_uploaded: int = 0
     retries: int = 0
 
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, method: str | None = None, uploaded: int = 0, retry: bool = False) -> None:
+        with self.lock:
+            if method is not None:
+                self.requests += 1
+                self.by_method[method] += 1
+            self.bytes_uploaded += uploaded
+            self.retries += int(retry)
+
     def reset(self) -> None:
         self.requests = 0
         self.by_method.clear()
@@ -73,7 +84,7 @@ class _CountingReader:
 
     def read(self, size: int = -1) -> bytes:
         chunk = self._inner.read(size)
-        self._stats.bytes_uploaded += len(chunk)
+        self._stats.count(uploaded=len(chunk))
         return chunk
 
     def __len__(self) -> int:
@@ -216,7 +227,7 @@ class Transport:
                 f"Cannot reach the token service of registry {host}: {error.__class__.__name__}.",
                 hint="Check the network and the registry's auth realm.",
             ) from None
-        self.stats.requests += 1
+        self.stats.count("GET")
         if response.status_code in (401, 403):
             raise self._refused(host, creds, response.status_code)
         if response.status_code != 200:
@@ -298,8 +309,7 @@ class Transport:
                     )
             except requests.RequestException as error:
                 _close(data)
-                self.stats.requests += 1
-                self.stats.by_method[method] += 1
+                self.stats.count(method)
                 if not retry:
                     raise RetryableError(_reason(error)) from None
                 if attempt > self.retries:
@@ -311,8 +321,7 @@ class Transport:
                 self._wait(attempt, None)
                 continue
             _close(data)
-            self.stats.requests += 1
-            self.stats.by_method[method] += 1
+            self.stats.count(method)
             if response.status_code == 401:
                 challenge = response.headers.get("WWW-Authenticate", "")
                 response.close()
@@ -343,18 +352,18 @@ class Transport:
         if body is None:
             return None
         if isinstance(body, bytes):
-            self.stats.bytes_uploaded += len(body)
+            self.stats.count(uploaded=len(body))
             return body
         produced = body()
         if isinstance(produced, bytes):
-            self.stats.bytes_uploaded += len(produced)
+            self.stats.count(uploaded=len(produced))
             return produced
         if hasattr(produced, "read"):
             return _CountingReader(produced, self.stats, length)  # type: ignore[arg-type]
         return _CountingReader(_ChunkReader(produced), self.stats, length)
 
     def _wait(self, attempt: int, retry_after: float | None) -> None:
-        self.stats.retries += 1
+        self.stats.count(retry=True)
         delay = min(self.max_backoff, self.backoff * (2 ** (attempt - 1)))
         delay *= 0.5 + random.random() / 2  # noqa: S311 - jitter, not crypto
         if retry_after is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 from shipstep.errors import InputError, ShipstepError
 from shipstep.oci.auth import ChainCredentials, CredentialProvider, DockerConfig, StaticCredentials
 from shipstep.oci.client import DigestMismatch, RegistryClient, RegistryError
-from shipstep.oci.copy import CopyStats, copy_manifest, copy_signatures
+from shipstep.oci.copy import PARALLEL, CopyStats, copy_manifest, copy_signatures
 from shipstep.oci.ecr import EcrCredentials, ecr_client, parse_ecr_host
 from shipstep.oci.ecr_repository import (
     RepositorySettings,
@@ -245,11 +246,11 @@ class _Publisher:
                         title="Immutable tag",
                     ) from None
                 raise
-            self.stats.manifests_written += 1
+            self.stats.add("manifests_written")
             self.tag_operations[tag] = "created" if current.get(tag) is None else "moved"
         if not self.tags and self.client.manifest_digest(self.dest.with_digest(digest)) is None:
             self.client.put_manifest(self.dest.with_digest(digest), data, media_type)
-            self.stats.manifests_written += 1
+            self.stats.add("manifests_written")
 
     def read_back(self, digest: str) -> None:
         where = self.dest.with_tag(self.tags[0]) if self.tags else self.dest.with_digest(digest)
@@ -264,7 +265,7 @@ class _Publisher:
     # -- engine ----------------------------------------------------------
 
     def from_engine(self) -> tuple[str, str]:
-        from shipstep.steps.publish_engine import export_image, local_image_id
+        from shipstep.steps.publish_engine import LocalBlob, export_image, local_image_id
 
         assert self.inputs.image
         if self.docker_factory is None:
@@ -302,15 +303,19 @@ class _Publisher:
                     reporter=self.reporter,
                 )
             with self.reporter.group(f"upload to {self.dest.name}"):
-                for blob in exported.blobs:
+
+                def upload(blob: LocalBlob) -> None:
                     outcome = self.client.upload_blob(
                         self.dest, blob.source(), blob.digest, blob.size
                     )
-                    if outcome == "exists":
-                        self.stats.blobs_present += 1
-                    else:
-                        self.stats.blobs_uploaded += 1
+                    self.stats.add("blobs_present" if outcome == "exists" else "blobs_uploaded")
                     self.reporter.log(f"{blob.digest[:19]} {blob.size} bytes: {outcome}")
+
+                # In parallel, as docker push does; the manifest only after all of them.
+                with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+                    jobs = [pool.submit(upload, blob) for blob in _unique_blobs(exported.blobs)]
+                    for job in jobs:
+                        job.result()
             self.write_tags(exported.manifest, exported.media_type, exported.digest, current)
             return exported.digest, source
 
@@ -348,6 +353,14 @@ class _Publisher:
                     self.client, src.without_tag(), self.dest, digest, self.stats, self.reporter
                 )
         return digest, str(pinned)
+
+
+def _unique_blobs(blobs: list[Any]) -> list[Any]:
+    """Blobs without repeats (two identical layers are uploaded once)."""
+    unique: dict[str, Any] = {}
+    for blob in blobs:
+        unique.setdefault(blob.digest, blob)
+    return list(unique.values())
 
 
 def publish(

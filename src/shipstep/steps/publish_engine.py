@@ -38,6 +38,7 @@ from shipstep.oci.manifest import (
 )
 from shipstep.oci.transport import Body
 from shipstep.progress import NullReporter, Reporter
+from shipstep.steps.publish_gzip import gzip_stream
 
 SMALL = 1 << 20  # members up to this size are kept in memory (configs, tiny layers)
 COPY = 1 << 20
@@ -132,12 +133,8 @@ class _Spooled:
 def _compress(source: IO[bytes], target: IO[bytes], level: int) -> tuple[str, int, str]:
     """gzip `source` into `target`; (compressed digest, compressed size, raw digest)."""
     writer = _HashingWriter(target)
-    raw = hashlib.sha256()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=writer, compresslevel=level, mtime=0) as gz:
-        while chunk := source.read(COPY):
-            raw.update(chunk)
-            gz.write(chunk)
-    return "sha256:" + writer.hasher.hexdigest(), writer.size, "sha256:" + raw.hexdigest()
+    diff_id = gzip_stream(source, writer.write, level=level)
+    return "sha256:" + writer.hasher.hexdigest(), writer.size, diff_id
 
 
 def local_image_id(client: docker.DockerClient, name: str) -> str:
