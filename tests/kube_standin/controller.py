@@ -63,8 +63,15 @@ class Controller:
             target=self._run, name="kube-standin-controller", daemon=True
         )
         self._random = random.Random(11)
-        self.errors: list[str] = []  # unexpected exceptions, for debugging the stand-in
+        self.errors: list[str] = []  # unexpected exceptions: bugs of the stand-in
+        self.races = 0  # passes cut short by a client's concurrent write
         self._progress: dict[str, float] = {}  # deployment uid -> time of last progress
+        self._first_seen: dict[str, float] = {}  # uid -> when this controller first saw it
+
+    def _age(self, obj: Obj) -> float:
+        """Seconds since the controller first saw the object (creationTimestamp has whole seconds)."""
+        first = self._first_seen.setdefault(obj["metadata"]["uid"], time.monotonic())
+        return time.monotonic() - first
 
     def start(self) -> None:
         self._thread.start()
@@ -102,9 +109,9 @@ class Controller:
             before = store.rv
             try:
                 self.sync(store)
-            except ApiError as exc:  # a race with a client's write: try again next pass
-                self.errors.append(exc.message)
-            except Exception as exc:  # keep running; the error shows in `errors`
+            except ApiError:  # a race with a client's write: try again next pass
+                self.races += 1
+            except Exception as exc:  # a bug in the stand-in: keep running, show it in `errors`
                 self.errors.append(repr(exc))
             seen_rv = store.rv if store.rv == before else -1
 
@@ -131,8 +138,7 @@ class Controller:
         conditions = {c.get("type") for c in crd.get("status", {}).get("conditions", [])}
         if "Established" in conditions:
             return
-        age = time.time() - _parse_time(crd["metadata"]["creationTimestamp"])
-        if age >= self.standin.knobs.crd_establish_delay:
+        if self._age(crd) >= self.standin.knobs.crd_establish_delay:
             with_status = copy.deepcopy(crd)
             establish_crd(with_status)
             store.write_status(rtype, crd, with_status["status"])
@@ -643,11 +649,7 @@ class Controller:
         if phase in ("Succeeded", "Failed"):
             return
         knobs = self.standin.knobs
-        if (
-            phase == "Pending"
-            and time.time() - _parse_time(pod["metadata"]["creationTimestamp"])
-            < knobs.pod_start_delay
-        ):
+        if phase == "Pending" and self._age(pod) < knobs.pod_start_delay:
             return
         containers = pod["spec"].get("containers", [])
         rule = knobs.rule_for(
@@ -882,12 +884,6 @@ def _condition(
     if message:
         condition["message"] = message
     return condition
-
-
-def _parse_time(text: str) -> float:
-    import calendar
-
-    return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
 
 
 def _workload_name(store: Store, t: dict[str, ResourceType], pod: Obj) -> str:

@@ -69,35 +69,46 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/_standin/"):
             self._internal(method, path)
             return
+        # Logged just before the answer is written, so a client that has its
+        # answer always finds its request in the log.
+        self._pending: Request | None = Request(method, path, url.query, content_type, 0)
         action = standin.faults.pick(method, path)
         if action.delay:
             time.sleep(action.delay)
         if action.drop:
-            standin.requests.add(Request(method, path, url.query, content_type, 0))
+            self._log(0)
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
-        status = 0
         try:
             if action.status is not None:
                 headers = {"Retry-After": str(action.retry_after)} if action.retry_after else {}
                 raise _fault_error(action.status, headers)
             self._authenticate()
-            status = self._route(method, path, query, raw, content_type)
+            self._route(method, path, query, raw, content_type)
         except ApiError as exc:
-            status = exc.code
             self._send(exc.code, exc.status(), exc.headers)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
         except Exception as exc:  # an internal error answers 500 like the API would
-            status = 500
             self._send(
                 500, ApiError(500, "InternalError", f"Internal error occurred: {exc!r}").status()
             )
         finally:
-            standin.requests.add(Request(method, path, url.query, content_type, status))
+            self._log(0)
+
+    def _log(self, status: int) -> None:
+        pending = getattr(self, "_pending", None)
+        if pending is not None:
+            self._pending = None
+            self.server.standin.requests.add(
+                Request(pending.method, pending.path, pending.query, pending.content_type, status)
+            )
 
     def _send(self, code: int, body: Any, headers: dict[str, str] | None = None) -> int:
         data = json.dumps(body, separators=(",", ":")).encode()
+        self._log(code)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -298,6 +309,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send_text(self, text: str) -> int:
         data = text.encode()
+        self._log(200)
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
@@ -352,6 +364,7 @@ class Handler(BaseHTTPRequestHandler):
         def same_type(event: Event) -> bool:
             return (event.rtype.group, event.rtype.plural) == (rtype.group, rtype.plural)
 
+        self._log(200)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
