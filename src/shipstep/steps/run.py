@@ -140,6 +140,8 @@ class RunResult:
 
     def _verdict(self) -> str:
         if self.succeeded:
+            if self.bump is not None and self.bump.pull_request is None:
+                return "the chain is complete: the config repository already pins this digest"
             return "the chain is complete: review and merge the pull request to deploy"
         stopped = self.stopped_at or "?"
         if stopped == "build" and self.build is not None and not self.build.succeeded:
