@@ -1,5 +1,6 @@
 """`shipstep.yaml`: the configuration of `shipstep run`, its schema and loader."""
 
+from shipstep.config.loader import load_config
 from shipstep.config.model import (
     DEFAULT_FILE,
     SETTINGS,
@@ -11,7 +12,6 @@ from shipstep.config.model import (
     Setting,
     SigningSettings,
     TestSettings,
-    load_config,
 )
 
 __all__ = [
