@@ -402,3 +402,17 @@ def test_python_tags_are_refused_by_the_safe_loader(tmp_path: Path) -> None:
 def test_oversized_file_is_refused(tmp_path: Path) -> None:
     error = error_of(tmp_path, "# " + "x" * (1024 * 1024) + "\n")
     assert "larger than" in error.message
+
+
+def test_the_example_app_configuration_is_valid() -> None:
+    example = Path(__file__).resolve().parents[3] / "examples" / "hello-app" / "shipstep.yaml"
+    assert example.read_text().startswith("# yaml-language-server: $schema=")
+    config = load_config(example, local_defaults=True, cwd=example.parent)
+    assert config.image.name == "hello-app"
+    assert config.image.test is not None and config.image.test.report == "/tmp/report.xml"
+    assert config.config_repo.forge == "local" and config.config_repo.name == "hello-app-local"
+    # The modeline points at the schema shipped in the package.
+    modeline = example.read_text().splitlines()[0].split("$schema=", 1)[1]
+    assert (example.parent / modeline).resolve() == (
+        Path(__file__).resolve().parents[3] / "src" / "shipstep" / "config" / "shipstep.schema.json"
+    )
