@@ -378,4 +378,11 @@ def run_chain(
     result.bump = chain.step(
         "bump", lambda: bump(bump_inputs(config, published, signed, provenance), forge, reporter)
     )
+    if published.digest not in result.bump.reference:
+        chain.result.steps[STEPS.index("bump")].status = "failed"
+        raise ShipstepError(
+            f"the config repository was bumped to {result.bump.reference}, "
+            f"not to the signed digest {published.digest}",
+            hint="Check the bump's --format; shipstep run pins digests.",
+        )
     return result
