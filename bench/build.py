@@ -137,6 +137,18 @@ def main() -> None:
         try:
             for name in tools:  # one untimed build each: the warm cache exists from here on
                 run(tools[name](False), env, work)
+            starts: dict[str, list[float]] = {"shipstep": [], "docker": []}
+            for _ in range(args.runs):
+                starts["shipstep"].append(
+                    run([sys.executable, "-m", "shipstep", "--version"], env, work)[0]
+                )
+                starts["docker"].append(run(["docker", "--version"], env, work)[0])
+            ship_start = statistics.median(starts["shipstep"])
+            dock_start = statistics.median(starts["docker"])
+            print(
+                f"process start (--version, median): shipstep {ship_start:.3f}s, docker CLI "
+                f"{dock_start:.3f}s: a fixed {ship_start - dock_start:.2f}s in every build below"
+            )
             for case, cold in (("cold", True), ("warm", False)):
                 times: dict[str, list[float]] = {"shipstep": [], "docker": []}
                 for index in range(args.runs):
