@@ -93,6 +93,7 @@ class BuildResult:
             "tests-failed": report.failed if report else None,
             "tests-skipped": report.skipped if report else None,
             "test-report": str(report_file) if report_file else None,
+            "test-image-id": self.test_image,
         }
 
     def _test_lines(self) -> list[str]:

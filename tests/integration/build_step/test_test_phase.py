@@ -190,8 +190,15 @@ def test_test_target_stage(
         "test",
     )
     assert run.code == 0, run.err
-    assert "in test stage" in run.err
-    assert docker_client.containers.run(tag, ["cat", "/role"], remove=True) == b"app\n"
+    outputs = run.json()
+    test_image = str(outputs["test-image-id"])
+    try:
+        assert "in test stage" in run.err
+        assert test_image != outputs["image-id"]
+        assert docker_client.containers.run(tag, ["cat", "/role"], remove=True) == b"app\n"
+        assert docker_client.images.get(test_image).tags == []
+    finally:
+        docker_client.images.remove(test_image, force=True)
 
 
 @pytest.mark.timeout(120)

@@ -181,6 +181,7 @@ def test_result_outputs_and_summaries(tmp_path: Path) -> None:
         "tests-failed": 1,
         "tests-skipped": 0,
         "test-report": str(tmp_path / "r.xml"),
+        "test-image-id": None,
     }
     assert "- `suite.test_'x'`" in failed.summary_markdown()
     assert "  failed: suite.test_`x`" in failed.text()
