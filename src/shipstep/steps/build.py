@@ -198,6 +198,11 @@ def check_inputs(inputs: BuildInputs) -> Dockerfile:
             "--platform lists, --cache-to and --oci-output need --builder buildx.",
             hint="Add --builder buildx (the docker CLI with the buildx plugin must be installed).",
         )
+    if inputs.oci_output and any(char in str(inputs.oci_output) for char in ',"\n'):
+        # It becomes part of buildx's CSV `--output type=oci,dest=...`.
+        raise InputError(
+            f"--oci-output {str(inputs.oci_output)!r}: the path may not contain commas or quotes."
+        )
     dockerfile = _dockerfile_of(inputs)
     if inputs.target:
         dockerfile.check_target(inputs.target, "--target")

@@ -143,6 +143,11 @@ def test_unknown_build_arg_and_target(
         (["--tag", "a:1", "--platform", "linux/amd64,linux/arm64"], "need --builder buildx"),
         (["--tag", "a:1", "--build-arg", "UNSET_SHIPSTEP_VAR"], "$UNSET_SHIPSTEP_VAR is not set"),
         (["--tag", "a:1", "--label", "novalue"], "is not NAME=VALUE"),
+        (
+            ["--tag", "a:1", "--builder", "buildx", "--oci-output", "x.tar,type=registry"],
+            "may not contain commas",
+        ),
+        (["--tag", "a:1", "--cache-to", "type=inline"], "need --builder buildx"),
     ],
 )
 def test_bad_inputs(
