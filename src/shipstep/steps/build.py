@@ -243,6 +243,13 @@ def build(
 def _build(
     inputs: BuildInputs, dockerfile: Dockerfile, reporter: Reporter, env: Mapping[str, str]
 ) -> BuildResult:
+    labels = oci_labels(
+        user=inputs.labels,
+        tags=inputs.tags,
+        source_url=inputs.source_url,
+        revision=inputs.revision,
+        created=created_timestamp(env),
+    )
     builder: Builder
     if inputs.builder == "buildx":
         builder = BuildxBuilder(env)
@@ -250,13 +257,6 @@ def _build(
     try:
         if inputs.builder == "engine":
             builder = EngineBuilder(api)
-        labels = oci_labels(
-            user=inputs.labels,
-            tags=inputs.tags,
-            source_url=inputs.source_url,
-            revision=inputs.revision,
-            created=created_timestamp(env),
-        )
         request = BuildRequest(
             context=inputs.context.resolve(),
             dockerfile=dockerfile,
