@@ -70,6 +70,9 @@ class BuildResult:
     labels: Mapping[str, str]
     tests: TestOutcome | None = None
     test_image: str | None = None
+    # What the build did to the first tag: created (new tag), updated (moved
+    # to a new image) or unchanged (the same image id as before).
+    operation: str = "created"
 
     @property
     def succeeded(self) -> bool:
@@ -86,6 +89,7 @@ class BuildResult:
         report_file = self.tests.report_file if self.tests else None
         return {
             "image-id": self.image_id,
+            "operation": self.operation,
             "digest": self.digest,
             "tags": list(self.tags),
             "test-result": self.test_result,
@@ -120,7 +124,7 @@ class BuildResult:
 
     def text(self) -> str:
         cache = f", {self.cached_steps}/{self.steps} steps from cache" if self.steps else ""
-        lines = [f"built {self.image_id} with the {self.builder} builder{cache}"]
+        lines = [f"built {self.image_id} with the {self.builder} builder{cache} ({self.operation})"]
         lines += [f"tagged {tag}" for tag in self.tags]
         if self.digest:
             lines.append(f"digest {self.digest}")
@@ -133,7 +137,7 @@ class BuildResult:
             "",
             "| | |",
             "|---|---|",
-            f"| image id | `{self.image_id}` |",
+            f"| image id | `{self.image_id}` ({self.operation}) |",
             f"| tags | {', '.join(f'`{tag}`' for tag in self.tags)} |",
         ]
         if self.digest:
@@ -273,7 +277,13 @@ def _build(
             oci_output=inputs.oci_output,
             title=f"docker build {inputs.tags[0]}",
         )
+        previous = _image_id_of(api, inputs.tags[0])
         built = builder.build(request, reporter)
+        operation = (
+            "created"
+            if previous is None
+            else ("unchanged" if previous == built.image_id else "updated")
+        )
         digest = _repo_digest(api, built)
         outcome: TestOutcome | None = None
         test_image: str | None = None
@@ -305,9 +315,19 @@ def _build(
             labels=labels,
             tests=outcome,
             test_image=test_image,
+            operation=operation,
         )
     finally:
         api.close()
+
+
+def _image_id_of(api: docker.APIClient, reference: str) -> str | None:
+    try:
+        return str(api.inspect_image(reference)["Id"])
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.APIError:
+        return None
 
 
 def _repo_digest(api: docker.APIClient, built: BuiltImage) -> str | None:

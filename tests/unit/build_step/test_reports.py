@@ -174,6 +174,7 @@ def test_result_outputs_and_summaries(tmp_path: Path) -> None:
     assert not failed.succeeded
     assert failed.outputs() == {
         "image-id": "sha256:" + "a" * 64,
+        "operation": "created",
         "digest": None,
         "tags": ["app:1"],
         "test-result": "failed",
