@@ -10,7 +10,7 @@ Both tools get the same labels (shipstep's automatic OCI labels, fixed by
 SOURCE_DATE_EPOCH), so that they do the same work; both run as fresh
 processes with their output sent to /dev/null.
 
-    /work/venv/bin/python bench/build.py [--runs 3] [--log-mb 200]
+    /work/venv/bin/python bench/build.py [--runs 5] [--log-mb 200]
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def run(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3, help="alternating pairs per case")
+    parser.add_argument("--runs", type=int, default=5, help="alternating pairs per case")
     parser.add_argument("--files", type=int, default=300, help="source files in the context")
     parser.add_argument("--log-mb", type=int, default=200, help="MB of build log for the RSS case")
     args = parser.parse_args()
