@@ -70,6 +70,9 @@ class BuildResult:
     labels: Mapping[str, str]
     tests: TestOutcome | None = None
     test_image: str | None = None
+    # What the build did to the first tag: created (new tag), updated (moved
+    # to a new image) or unchanged (the same image id as before).
+    operation: str = "created"
 
     @property
     def succeeded(self) -> bool:
@@ -86,6 +89,7 @@ class BuildResult:
         report_file = self.tests.report_file if self.tests else None
         return {
             "image-id": self.image_id,
+            "operation": self.operation,
             "digest": self.digest,
             "tags": list(self.tags),
             "test-result": self.test_result,
@@ -93,6 +97,7 @@ class BuildResult:
             "tests-failed": report.failed if report else None,
             "tests-skipped": report.skipped if report else None,
             "test-report": str(report_file) if report_file else None,
+            "test-image-id": self.test_image,
         }
 
     def _test_lines(self) -> list[str]:
@@ -119,7 +124,7 @@ class BuildResult:
 
     def text(self) -> str:
         cache = f", {self.cached_steps}/{self.steps} steps from cache" if self.steps else ""
-        lines = [f"built {self.image_id} with the {self.builder} builder{cache}"]
+        lines = [f"built {self.image_id} with the {self.builder} builder{cache} ({self.operation})"]
         lines += [f"tagged {tag}" for tag in self.tags]
         if self.digest:
             lines.append(f"digest {self.digest}")
@@ -132,7 +137,7 @@ class BuildResult:
             "",
             "| | |",
             "|---|---|",
-            f"| image id | `{self.image_id}` |",
+            f"| image id | `{self.image_id}` ({self.operation}) |",
             f"| tags | {', '.join(f'`{tag}`' for tag in self.tags)} |",
         ]
         if self.digest:
@@ -197,6 +202,11 @@ def check_inputs(inputs: BuildInputs) -> Dockerfile:
             "--platform lists, --cache-to and --oci-output need --builder buildx.",
             hint="Add --builder buildx (the docker CLI with the buildx plugin must be installed).",
         )
+    if inputs.oci_output and any(char in str(inputs.oci_output) for char in ',"\n'):
+        # It becomes part of buildx's CSV `--output type=oci,dest=...`.
+        raise InputError(
+            f"--oci-output {str(inputs.oci_output)!r}: the path may not contain commas or quotes."
+        )
     dockerfile = _dockerfile_of(inputs)
     if inputs.target:
         dockerfile.check_target(inputs.target, "--target")
@@ -237,6 +247,13 @@ def build(
 def _build(
     inputs: BuildInputs, dockerfile: Dockerfile, reporter: Reporter, env: Mapping[str, str]
 ) -> BuildResult:
+    labels = oci_labels(
+        user=inputs.labels,
+        tags=inputs.tags,
+        source_url=inputs.source_url,
+        revision=inputs.revision,
+        created=created_timestamp(env),
+    )
     builder: Builder
     if inputs.builder == "buildx":
         builder = BuildxBuilder(env)
@@ -244,13 +261,6 @@ def _build(
     try:
         if inputs.builder == "engine":
             builder = EngineBuilder(api)
-        labels = oci_labels(
-            user=inputs.labels,
-            tags=inputs.tags,
-            source_url=inputs.source_url,
-            revision=inputs.revision,
-            created=created_timestamp(env),
-        )
         request = BuildRequest(
             context=inputs.context.resolve(),
             dockerfile=dockerfile,
@@ -267,7 +277,13 @@ def _build(
             oci_output=inputs.oci_output,
             title=f"docker build {inputs.tags[0]}",
         )
+        previous = _image_id_of(api, inputs.tags[0])
         built = builder.build(request, reporter)
+        operation = (
+            "created"
+            if previous is None
+            else ("unchanged" if previous == built.image_id else "updated")
+        )
         digest = _repo_digest(api, built)
         outcome: TestOutcome | None = None
         test_image: str | None = None
@@ -299,9 +315,19 @@ def _build(
             labels=labels,
             tests=outcome,
             test_image=test_image,
+            operation=operation,
         )
     finally:
         api.close()
+
+
+def _image_id_of(api: docker.APIClient, reference: str) -> str | None:
+    try:
+        return str(api.inspect_image(reference)["Id"])
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.APIError:
+        return None
 
 
 def _repo_digest(api: docker.APIClient, built: BuiltImage) -> str | None:

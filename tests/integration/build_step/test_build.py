@@ -134,6 +134,7 @@ def test_text_output_and_cache_reuse(
     shipstep: Callable[..., Run],
     unique_tag: Callable[..., str],
     busybox_image: str,
+    docker_client: docker.DockerClient,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -152,6 +153,14 @@ def test_text_output_and_cache_reuse(
     done, total = steps.split()[0].split("/")
     assert done == total
     assert f"tagged {tag}" in again.out and "tests: skipped" in again.out
+    assert first.out.splitlines()[0].endswith("(created)")
+    assert again.out.splitlines()[0].endswith("(unchanged)")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000001")
+    changed = shipstep("--output", "json", "build", "--context", str(context), "--tag", tag)
+    try:
+        assert json.loads(changed.out)["operation"] == "updated"
+    finally:  # the first image is now untagged: remove it too
+        docker_client.images.remove(image_line.split()[1], force=True)
 
 
 def test_json_output_is_only_json(

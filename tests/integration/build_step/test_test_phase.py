@@ -190,8 +190,15 @@ def test_test_target_stage(
         "test",
     )
     assert run.code == 0, run.err
-    assert "in test stage" in run.err
-    assert docker_client.containers.run(tag, ["cat", "/role"], remove=True) == b"app\n"
+    outputs = run.json()
+    test_image = str(outputs["test-image-id"])
+    try:
+        assert "in test stage" in run.err
+        assert test_image != outputs["image-id"]
+        assert docker_client.containers.run(tag, ["cat", "/role"], remove=True) == b"app\n"
+        assert docker_client.images.get(test_image).tags == []
+    finally:
+        docker_client.images.remove(test_image, force=True)
 
 
 @pytest.mark.timeout(120)
@@ -338,3 +345,58 @@ def test_missing_and_malformed_reports_fail_closed(
     assert entity.code == 1
     assert "report: /bomb.xml: not well-formed XML" in entity.out
     assert "EntitiesForbidden" in entity.out  # defusedxml refused the entity declarations
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_during_the_build_leaves_no_container(
+    signum: int,
+    unique_tag: Callable[..., str],
+    busybox_image: str,
+    docker_client: docker.DockerClient,
+    tmp_path: Path,
+) -> None:
+    marker = f"build-marker-{signum}-{os.getpid()}-{time.monotonic_ns()}"
+    context = write_context(tmp_path / "ctx", busybox_image, [f"RUN echo {marker}; sleep 600"])
+
+    def build_containers() -> list[str]:
+        return [
+            c.id
+            for c in docker_client.containers.list(all=True)
+            if marker in " ".join(c.attrs["Config"].get("Cmd") or [])
+        ]
+
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "shipstep",
+            "build",
+            "--context",
+            str(context),
+            "--tag",
+            unique_tag(),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not build_containers():
+            time.sleep(0.3)
+        assert build_containers(), "the RUN step never started"
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    assert "Interrupted." in err and "Traceback" not in err
+    # The engine cancels the build when the client goes away and removes the
+    # RUN step's container (forcerm).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and build_containers():
+        time.sleep(0.5)
+    assert build_containers() == []

@@ -174,6 +174,7 @@ def test_result_outputs_and_summaries(tmp_path: Path) -> None:
     assert not failed.succeeded
     assert failed.outputs() == {
         "image-id": "sha256:" + "a" * 64,
+        "operation": "created",
         "digest": None,
         "tags": ["app:1"],
         "test-result": "failed",
@@ -181,6 +182,7 @@ def test_result_outputs_and_summaries(tmp_path: Path) -> None:
         "tests-failed": 1,
         "tests-skipped": 0,
         "test-report": str(tmp_path / "r.xml"),
+        "test-image-id": None,
     }
     assert "- `suite.test_'x'`" in failed.summary_markdown()
     assert "  failed: suite.test_`x`" in failed.text()

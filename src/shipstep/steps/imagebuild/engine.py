@@ -117,7 +117,32 @@ class EngineBuilder:
                 "the engine builder builds one platform and has no cache export.",
                 hint="Use --builder buildx for --platform lists and --cache-to.",
             )
-        stream = self._api.build(
+        try:
+            stream = self._start(request)
+        except docker.errors.APIError as error:
+            raise _request_error(error, request) from error
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
+            # (before OSError: requests' errors are OSErrors too)
+            raise ShipstepError(f"the Docker engine refused the build: {_short(error)}") from error
+        except OSError as error:
+            raise InputError(
+                f"cannot read the build context {request.context}: {error}",
+                hint="Make the files readable or exclude them in .dockerignore.",
+            ) from error
+        with reporter.group(request.title), reporter.task("Building image") as task:
+            built = _follow(stream, request, reporter, task)
+        for extra in request.tags[1:]:
+            repository, tag = split_tag(extra)
+            try:
+                self._api.tag(built.image_id, repository, tag)
+            except docker.errors.APIError as error:
+                raise engine_error(error, f"cannot tag the image as {extra}") from error
+        return built
+
+    def _start(self, request: BuildRequest) -> Iterator[dict[str, Any]]:
+        """Send the context (docker-py tars it into a temporary file) and
+        return the stream of build messages."""
+        stream: Iterator[dict[str, Any]] = self._api.build(
             path=str(request.context),
             dockerfile=str(request.dockerfile.path),
             tag=request.tags[0] if request.tags else None,
@@ -133,15 +158,7 @@ class EngineBuilder:
             forcerm=True,
             decode=True,
         )
-        with reporter.group(request.title), reporter.task("Building image") as task:
-            built = _follow(stream, request, reporter, task)
-        for extra in request.tags[1:]:
-            repository, tag = split_tag(extra)
-            try:
-                self._api.tag(built.image_id, repository, tag)
-            except docker.errors.APIError as error:
-                raise engine_error(error, f"cannot tag the image as {extra}") from error
-        return built
+        return stream
 
 
 def split_tag(reference: str) -> tuple[str, str]:
