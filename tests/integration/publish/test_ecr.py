@@ -227,3 +227,40 @@ def test_bad_source_creates_no_repository(ecr_proxy: RegistryProxy, aws_endpoint
         )
     names = [r["repositoryName"] for r in ecr(aws_endpoint).describe_repositories()["repositories"]]
     assert repo not in names
+
+
+def test_scan_gate_on_an_unscannable_artifact(
+    ecr_proxy: RegistryProxy, aws_endpoint: str, make_image: ImageFactory
+) -> None:
+    """ECR reports signatures and other artifacts as UNSUPPORTED_IMAGE: not a failure.
+    (The answer is set through moto's documented scan-results API.)"""
+    import requests
+
+    repo = unique("artifact")
+    requests.post(
+        f"{aws_endpoint}/moto-api/static/ecr/scan-finding-results",
+        json={
+            "region": "eu-west-1",
+            "results": [
+                {
+                    "registryId": "123456789012",
+                    "repositoryName": repo,
+                    "imageId": {},
+                    "imageScanStatus": {
+                        "status": "UNSUPPORTED_IMAGE",
+                        "description": "The operating system and/or package manager are not supported.",
+                    },
+                }
+            ],
+        },
+        timeout=10,
+    ).raise_for_status()
+    result = run_publish(
+        image=make_image(files={"sig": "x"}),
+        to=f"{ECR_HOST}/{repo}:sha256-abc.sig",
+        registry_endpoints={ECR_HOST: ecr_proxy.url},
+        scan_gate="LOW",
+    )
+    assert result.succeeded
+    assert result.scan is not None and result.scan.status == "NOT_SCANNABLE"
+    assert "not scannable" in result.text()
