@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Literal
 from urllib.parse import urljoin
 
@@ -361,6 +361,7 @@ class RegistryClient:
         *,
         mount_from: str | None = None,
         check_exists: bool = True,
+        progress: Callable[[int], object] | None = None,
     ) -> Literal["exists", "mounted", "uploaded"]:
         if check_exists and self.blob_exists(ref, digest):
             return "exists"
@@ -371,7 +372,7 @@ class RegistryClient:
                 return "mounted"
             mount_from = None  # a refused mount is not retried
             try:
-                self._send_blob(ref, location, source, digest, size)
+                self._send_blob(ref, location, source, digest, size, progress)
                 return "uploaded"
             except RetryableError as error:
                 if attempt > retries:
@@ -384,7 +385,13 @@ class RegistryClient:
         raise AssertionError("unreachable")
 
     def _send_blob(
-        self, ref: Reference, location: str, source: Body, digest: str, size: int
+        self,
+        ref: Reference,
+        location: str,
+        source: Body,
+        digest: str,
+        size: int,
+        progress: Callable[[int], object] | None = None,
     ) -> None:
         scopes = self._push(ref)
         if size:
@@ -397,6 +404,7 @@ class RegistryClient:
                 body=source,
                 length=size,
                 retry=False,
+                progress=progress,
             )
             if response.status_code in (429, 500, 502, 503, 504):
                 raise RetryableError(f"HTTP {response.status_code} during the upload")

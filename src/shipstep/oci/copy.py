@@ -70,7 +70,9 @@ def copy_blob(
         return stream
 
     try:
-        with (reporter or NullReporter()).task(f"copy {blob.digest[:19]}", total=blob.size):
+        with (reporter or NullReporter()).task(
+            f"copy {blob.digest[7:19]}", total=blob.size
+        ) as task:
             outcome = client.upload_blob(
                 dest,
                 open_source,
@@ -78,6 +80,7 @@ def copy_blob(
                 blob.size,
                 mount_from=src.repository if same_registry else None,
                 check_exists=False,
+                progress=task.advance,
             )
     finally:
         for stream in streams:

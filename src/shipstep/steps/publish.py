@@ -242,7 +242,7 @@ class _Publisher:
             try:
                 self.client.put_manifest(self.dest.with_tag(tag), data, media_type)
             except RegistryError as error:
-                if error.code == "TAG_INVALID" or "immutable" in error.message.lower():
+                if "immutable" in error.message.lower():
                     raise ImmutableTagError(
                         f"Registry {self.dest.registry} refused to move tag {tag!r} of {self.dest.repository}: "
                         "the tag is immutable and points to another image.",
@@ -323,9 +323,10 @@ class _Publisher:
             with self.reporter.group(f"upload to {self.dest.name}"):
 
                 def upload(blob: LocalBlob) -> None:
-                    outcome = self.client.upload_blob(
-                        self.dest, blob.source(), blob.digest, blob.size
-                    )
+                    with self.reporter.task(f"push {blob.digest[7:19]}", total=blob.size) as task:
+                        outcome = self.client.upload_blob(
+                            self.dest, blob.source(), blob.digest, blob.size, progress=task.advance
+                        )
                     self.stats.add("blobs_present" if outcome == "exists" else "blobs_uploaded")
                     self.reporter.log(f"{blob.digest[:19]} {blob.size} bytes: {outcome}")
 

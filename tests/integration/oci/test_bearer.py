@@ -41,3 +41,17 @@ def test_refused_by_the_token_service(token_registry: TokenRegistry) -> None:
         client.blob_exists(parse_reference(f"{token_registry.host}/bearer/x:1"), digest_of(b"x"))
     assert "refused the credentials from --password" in caught.value.message
     assert "wrong-token-pass" not in caught.value.diagnostic()
+
+
+def test_insufficient_scope_is_access_denied(token_registry: TokenRegistry) -> None:
+    from tests.fixtures.token_registry import READER
+
+    client = RegistryClient(
+        StaticCredentials(READER, token_registry.password, source="reader login")
+    )
+    repo = parse_reference(f"{token_registry.host}/bearer/{uuid.uuid4().hex[:8]}:1")
+    assert not client.blob_exists(repo, digest_of(b"x"))  # pull is allowed
+    with pytest.raises(ShipstepError) as caught:
+        client.upload_blob(repo, b"x", digest_of(b"x"), 1)
+    assert "denied access" in caught.value.message
+    assert "reader login" in caught.value.message
