@@ -17,8 +17,10 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from shipstep.oci.client import BlobStream, RegistryClient
 from shipstep.oci.manifest import Descriptor, Manifest
@@ -105,20 +107,37 @@ def copy_manifest(
     manifest = Manifest.parse(data, media_type)
     # Children and blobs in parallel, as skopeo and docker do; the manifest
     # is PUT only once all of them are in place.
-    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        jobs: list[Future[object]] = [
-            pool.submit(copy_manifest, client, src.with_digest(child.digest), dest, stats, reporter)
-            for child in manifest.children()
+    run_parallel(
+        [
+            *(
+                partial(copy_manifest, client, src.with_digest(c.digest), dest, stats, reporter)
+                for c in manifest.children()
+            ),
+            *(
+                partial(copy_blob, client, src, dest, blob, stats, reporter)
+                for blob in _unique(manifest.blobs())
+            ),
         ]
-        jobs += [
-            pool.submit(copy_blob, client, src, dest, blob, stats, reporter)
-            for blob in _unique(manifest.blobs())
-        ]
-        for job in jobs:
-            job.result()
+    )
     client.put_manifest(target, data, media_type)
     stats.add("manifests_written")
     return data, media_type, digest
+
+
+def run_parallel(jobs: Sequence[Callable[[], object]], workers: int = PARALLEL) -> None:
+    """Run `jobs` on a few threads; the first failure cancels those not started
+    and is raised once the running ones have stopped."""
+    if len(jobs) <= 1:
+        for job in jobs:
+            job()
+        return
+    pool = ThreadPoolExecutor(max_workers=workers)
+    futures = [pool.submit(job) for job in jobs]
+    try:
+        for future in futures:
+            future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _unique(blobs: list[Descriptor]) -> list[Descriptor]:

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from shipstep.errors import InputError, ShipstepError
 from shipstep.oci.auth import ChainCredentials, CredentialProvider, DockerConfig, StaticCredentials
 from shipstep.oci.client import DigestMismatch, RegistryClient, RegistryError
-from shipstep.oci.copy import PARALLEL, CopyStats, copy_manifest, copy_signatures
+from shipstep.oci.copy import CopyStats, copy_manifest, copy_signatures, run_parallel
 from shipstep.oci.ecr import EcrCredentials, ecr_client, parse_ecr_host
 from shipstep.oci.ecr_repository import (
     RepositorySettings,
@@ -331,10 +331,7 @@ class _Publisher:
                     self.reporter.log(f"{blob.digest[:19]} {blob.size} bytes: {outcome}")
 
                 # In parallel, as docker push does; the manifest only after all of them.
-                with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-                    jobs = [pool.submit(upload, blob) for blob in _unique_blobs(exported.blobs)]
-                    for job in jobs:
-                        job.result()
+                run_parallel([partial(upload, blob) for blob in _unique_blobs(exported.blobs)])
             self.write_tags(exported.manifest, exported.media_type, exported.digest, current)
             return exported.digest, source
 
