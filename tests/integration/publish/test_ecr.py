@@ -14,6 +14,7 @@ from shipstep.errors import InputError
 from shipstep.oci.ecr_repository import RepositorySettings
 from shipstep.steps.publish import ImmutableTagError
 from tests.fixtures.images import ImageFactory
+from tests.fixtures.registry import RegistryFactory
 from tests.fixtures.registry_proxy import RegistryProxy
 from tests.integration.publish.helpers import ECR_HOST, run_publish, skopeo_inspect, unique
 
@@ -264,3 +265,24 @@ def test_scan_gate_on_an_unscannable_artifact(
     assert result.succeeded
     assert result.scan is not None and result.scan.status == "NOT_SCANNABLE"
     assert "not scannable" in result.text()
+
+
+def test_ecr_login_token_authenticates_to_the_registry(
+    make_registry: RegistryFactory, aws_endpoint: str, make_image: ImageFactory, tmp_path: Path
+) -> None:
+    """The registry demands the password GetAuthorizationToken returns (moto's
+    token for the account), so the push succeeds only through the ECR login."""
+    upstream = make_registry(username="AWS", password="123456789012-auth-token")
+    proxy = RegistryProxy(upstream)
+    proxy.ecr = (aws_endpoint, "eu-west-1")
+    try:
+        result = run_publish(
+            image=make_image(files={"login.txt": "l"}),
+            to=f"{ECR_HOST}/{unique('login')}:1",
+            registry_endpoints={ECR_HOST: proxy.url},
+            docker_config=tmp_path / "none.json",
+        )
+        assert result.operation == "pushed"
+        assert any(m == "PUT" and s == 201 for m, _, s in proxy.log)
+    finally:
+        proxy.stop()
