@@ -31,6 +31,7 @@ from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import requests.adapters
 import urllib3
 
 from shipstep.errors import ShipstepError
@@ -103,6 +104,15 @@ class _CountingReader:
             close()
 
 
+class _BulkAdapter(requests.adapters.HTTPAdapter):
+    """Sends request bodies in 1 MiB writes (urllib3 defaults to 16 KiB),
+    which matters when a layer streams through."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["blocksize"] = 1 << 20
+        super().init_poolmanager(*args, **kwargs)
+
+
 class Transport:
     def __init__(
         self,
@@ -126,7 +136,12 @@ class Transport:
         self.max_backoff = max_backoff
         self.timeout = timeout
         self.reporter = reporter or NullReporter()
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            adapter = _BulkAdapter(pool_maxsize=16)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self.session = session
         self.session.headers["User-Agent"] = "shipstep"
         self.sleep = sleep
         self.stats = TransportStats()
