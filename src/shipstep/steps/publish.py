@@ -310,7 +310,16 @@ class _Publisher:
                 return digest, source
             if self.tags[0] not in current:
                 current[self.tags[0]] = self.client.manifest_digest(first)
-        self.refuse_immutable(current, None)
+        # Refuse before exporting anything; an immutable tag that already holds
+        # this very image (same config) is not a conflict.
+        conflicting = {
+            tag: found
+            for tag, found in current.items()
+            if found is not None
+            and self.tag_is_immutable(tag)
+            and self._existing_image(self.dest.with_tag(tag), image_id) is None
+        }
+        self.refuse_immutable(conflicting, None)
         with tempfile.TemporaryDirectory(prefix="shipstep-publish-") as workdir:
             with self.reporter.group(f"export {self.inputs.image} from the Docker engine"):
                 exported = export_image(

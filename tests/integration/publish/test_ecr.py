@@ -108,8 +108,13 @@ def test_immutable_tag_conflict_is_refused_before_upload(
         run_publish(image=second, to=to, registry_endpoints=endpoints, repository=settings)
     assert "immutable" in caught.value.message and published.digest in caught.value.message
     assert ecr_proxy.count("PATCH") == patches_before  # nothing uploaded
-    # the same image again is fine
+    # the same image again is fine, also with a new first tag
     assert run_publish(image=first, to=to, registry_endpoints=endpoints).operation == "unchanged"
+    more = run_publish(
+        image=first, to=f"{ECR_HOST}/{repo}:hotfix", tags=["release"], registry_endpoints=endpoints
+    )
+    assert more.digest == published.digest
+    assert more.tag_operations == {"hotfix": "created", "release": "unchanged"}
 
 
 def test_immutable_tag_refused_by_the_registry(
