@@ -40,6 +40,7 @@ from typing import Literal
 from urllib.parse import urljoin
 
 import requests
+import urllib3
 
 from shipstep.errors import ShipstepError
 from shipstep.oci.auth import CredentialProvider
@@ -55,6 +56,7 @@ from shipstep.oci.transport import Body, RetryableError, Transport, TransportSta
 from shipstep.progress import NullReporter, Reporter
 
 CHUNK = 1 << 20
+MAX_MANIFEST = 4 << 20  # as containerd and the distribution spec's recommendation
 
 
 class DigestMismatch(ShipstepError):
@@ -243,7 +245,12 @@ class RegistryClient:
             f"/v2/{ref.repository}/manifests/{ref.identifier}",
             self._pull(ref),
             headers={"Accept": MANIFEST_ACCEPT},
+            stream=True,
         )
+        with response:
+            return self._read_manifest(ref, response)
+
+    def _read_manifest(self, ref: Reference, response: requests.Response) -> tuple[bytes, str, str]:
         if response.status_code == 404:
             raise RegistryError(
                 f"{ref} was not found in registry {ref.registry}.",
@@ -253,7 +260,18 @@ class RegistryClient:
             )
         if response.status_code != 200:
             raise _error(response, "return the manifest", ref)
-        data = response.content
+        try:
+            data = response.raw.read(MAX_MANIFEST + 1, decode_content=True)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise ShipstepError(
+                f"Reading the manifest for {ref} from registry {ref.registry} broke off: "
+                f"{error.__class__.__name__}."
+            ) from None
+        if len(data) > MAX_MANIFEST:
+            raise ShipstepError(
+                f"Registry {ref.registry} returned a manifest for {ref} larger than {MAX_MANIFEST >> 20} MiB.",
+                hint="Manifests are small JSON documents; the registry or the reference is wrong.",
+            )
         media_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip()
         expected = ref.digest or response.headers.get("Docker-Content-Digest")
         if expected:
