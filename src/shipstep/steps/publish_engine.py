@@ -19,6 +19,7 @@ import io
 import json
 import posixpath
 import tarfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +138,37 @@ def _compress(source: IO[bytes], target: IO[bytes], level: int) -> tuple[str, in
     return "sha256:" + writer.hasher.hexdigest(), writer.size, diff_id
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def _refuse_unsupported(magic: bytes, name: str) -> None:
+    if magic == ZSTD_MAGIC:
+        raise ShipstepError(
+            f"`docker save` gave the zstd-compressed layer {name}, which shipstep cannot push yet.",
+            hint="Rebuild the image with gzip compression, or push it with `docker push` and use --from.",
+        )
+
+
+def _copy_compressed(source: IO[bytes], target: IO[bytes]) -> tuple[str, int, str]:
+    """Copy an already gzip-compressed layer; (digest, size, diff ID of its content)."""
+    writer = _HashingWriter(target)
+    raw = hashlib.sha256()
+    inflater = zlib.decompressobj(47)
+    while chunk := source.read(COPY):
+        writer.write(chunk)
+        while chunk:
+            raw.update(inflater.decompress(chunk))
+            chunk = b""
+            if inflater.eof and inflater.unused_data:  # the next gzip member
+                chunk = inflater.unused_data
+                inflater = zlib.decompressobj(47)
+    raw.update(inflater.flush())
+    if not inflater.eof:
+        raise ShipstepError("A compressed layer from the Docker engine is truncated.")
+    return "sha256:" + writer.hasher.hexdigest(), writer.size, "sha256:" + raw.hexdigest()
+
+
 def local_image_id(client: docker.DockerClient, name: str) -> str:
     """The image ID (config digest) of a local image; `InputError` if unknown."""
     if not name.strip() or any(c.isspace() for c in name):
@@ -192,10 +224,17 @@ def export_image(
                     small[name] = extracted.read()
                     continue
                 path = workdir / f"blob-{len(spooled)}.gz"
+                magic = extracted.peek(4)[:4]  # type: ignore[attr-defined]
+                _refuse_unsupported(magic, name)
                 with path.open("wb") as target:
-                    digest, size, diff_id = _compress(extracted, target, compresslevel)
+                    if magic[:2] == GZIP_MAGIC:
+                        # An engine with the containerd image store exports the
+                        # layers as they were pulled: already compressed.
+                        digest, size, diff_id = _copy_compressed(extracted, target)
+                    else:
+                        digest, size, diff_id = _compress(extracted, target, compresslevel)
                 spooled[name] = _Spooled(path, digest, size, diff_id)
-                reporter.log(f"compressed {name}: {member.size} -> {size} bytes")
+                reporter.log(f"{name}: {member.size} -> {size} bytes")
     except docker.errors.APIError as error:
         raise ShipstepError(
             f"The Docker engine failed to export {image_id}: {error.explanation}"
@@ -252,13 +291,15 @@ def _assemble(
             diff_id = item.diff_id
         elif name in small:
             raw = small[name]
-            diff_id = digest_of(raw)
-            buffer = io.BytesIO()
-            with gzip.GzipFile(
-                filename="", mode="wb", fileobj=buffer, compresslevel=level, mtime=0
-            ) as gz:
-                gz.write(raw)
-            data = buffer.getvalue()
+            _refuse_unsupported(raw[:4], name)
+            if raw[:2] == GZIP_MAGIC:
+                data = raw
+                diff_id = _copy_compressed(io.BytesIO(raw), io.BytesIO())[2]
+            else:
+                diff_id = digest_of(raw)
+                buffer = io.BytesIO()
+                gzip_stream(io.BytesIO(raw), buffer.write, level=level, threads=1)
+                data = buffer.getvalue()
             blob = LocalBlob(DOCKER_LAYER_GZIP, digest_of(data), len(data), data=data)
         else:
             raise ShipstepError(f"`docker save` output lacks the layer {name}.")
