@@ -106,5 +106,5 @@ def test_export_of_already_compressed_layers(
     truncated = _rewrite_layers(
         saved, lambda data: _two_gzip_members(data)[:-5000] if len(data) > 1_000_000 else data
     )
-    with pytest.raises(ShipstepError, match="truncated|does not match"):
+    with pytest.raises(ShipstepError, match=r"truncated|does not match"):
         export_image(_SavedImage(truncated), image_id, tmp_path)  # type: ignore[arg-type]
