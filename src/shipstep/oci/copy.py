@@ -1,6 +1,6 @@
 """Copy images between repositories and registries, by digest.
 
-- `copy_manifest(client, src, dest, stats)`: copies the manifest `src`
+- `copy_manifest(client, src, dest, stats, put=True)`: copies the manifest `src`
   (a reference pinned to a digest) and everything it needs into `dest`'s
   repository: every child of an index (all platforms), every blob (HEAD
   first; a cross-repository mount within one registry; else one streamed
@@ -96,8 +96,13 @@ def copy_manifest(
     dest: Reference,
     stats: CopyStats,
     reporter: Reporter | None = None,
+    *,
+    put: bool = True,
 ) -> tuple[bytes, str, str]:
-    """Copy `src` (pinned to a digest) into `dest`'s repository; (bytes, media type, digest)."""
+    """Copy `src` (pinned to a digest) into `dest`'s repository; (bytes, media type, digest).
+
+    With `put=False` everything the manifest needs is copied but the manifest
+    itself is left to the caller (who PUTs it by tag: one write instead of two)."""
     assert src.digest is not None
     data, media_type, digest = client.get_manifest(src)
     target = dest.with_digest(digest)
@@ -119,8 +124,9 @@ def copy_manifest(
             ),
         ]
     )
-    client.put_manifest(target, data, media_type)
-    stats.add("manifests_written")
+    if put:
+        client.put_manifest(target, data, media_type)
+        stats.add("manifests_written")
     return data, media_type, digest
 
 

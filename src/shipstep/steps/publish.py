@@ -369,7 +369,7 @@ class _Publisher:
         pinned = src.with_digest(digest)
         with self.reporter.group(f"copy {pinned} to {self.dest.name}"):
             data, media_type, _ = copy_manifest(
-                self.client, pinned, self.dest, self.stats, self.reporter
+                self.client, pinned, self.dest, self.stats, self.reporter, put=not self.tags
             )
             self.write_tags(data, media_type, digest, current)
             if self.inputs.with_signatures:
