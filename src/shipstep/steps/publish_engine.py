@@ -20,7 +20,7 @@ import json
 import posixpath
 import tarfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -208,33 +208,9 @@ def export_image(
     spooled: dict[str, _Spooled] = {}
     links: dict[str, str] = {}
     try:
-        chunks = client.api.get_image(image_id, chunk_size=COPY)
-        with tarfile.open(fileobj=_IterReader(chunks), mode="r|") as archive:
-            for member in archive:
-                name = posixpath.normpath(member.name)
-                if member.issym() or member.islnk():
-                    base = posixpath.dirname(name) if member.issym() else ""
-                    links[name] = posixpath.normpath(posixpath.join(base, member.linkname))
-                    continue
-                if not member.isfile():
-                    continue
-                extracted = archive.extractfile(member)
-                assert extracted is not None
-                if member.size <= SMALL:
-                    small[name] = extracted.read()
-                    continue
-                path = workdir / f"blob-{len(spooled)}.gz"
-                magic = extracted.peek(4)[:4]  # type: ignore[attr-defined]
-                _refuse_unsupported(magic, name)
-                with path.open("wb") as target:
-                    if magic[:2] == GZIP_MAGIC:
-                        # An engine with the containerd image store exports the
-                        # layers as they were pulled: already compressed.
-                        digest, size, diff_id = _copy_compressed(extracted, target)
-                    else:
-                        digest, size, diff_id = _compress(extracted, target, compresslevel)
-                spooled[name] = _Spooled(path, digest, size, diff_id)
-                reporter.log(f"{name}: {member.size} -> {size} bytes")
+        with reporter.task(f"export {image_id[7:19]}") as task:
+            chunks = _advancing(client.api.get_image(image_id, chunk_size=COPY), task.advance)
+            _read_archive(chunks, workdir, compresslevel, reporter, small, spooled, links)
     except docker.errors.APIError as error:
         raise ShipstepError(
             f"The Docker engine failed to export {image_id}: {error.explanation}"
@@ -244,6 +220,51 @@ def export_image(
             f"Reading image {image_id} from the Docker engine failed: {error}"
         ) from None
     return _assemble(image_id, small, spooled, links, workdir, compresslevel)
+
+
+def _advancing(chunks: Iterable[bytes], advance: Callable[[float], None]) -> Iterator[bytes]:
+    for chunk in chunks:
+        advance(len(chunk))
+        yield chunk
+
+
+def _read_archive(
+    chunks: Iterable[bytes],
+    workdir: Path,
+    compresslevel: int,
+    reporter: Reporter,
+    small: dict[str, bytes],
+    spooled: dict[str, _Spooled],
+    links: dict[str, str],
+) -> None:
+    """Spool the members of a `docker save` stream: small ones in memory,
+    layers compressed to files in `workdir`."""
+    with tarfile.open(fileobj=_IterReader(chunks), mode="r|") as archive:
+        for member in archive:
+            name = posixpath.normpath(member.name)
+            if member.issym() or member.islnk():
+                base = posixpath.dirname(name) if member.issym() else ""
+                links[name] = posixpath.normpath(posixpath.join(base, member.linkname))
+                continue
+            if not member.isfile():
+                continue
+            extracted = archive.extractfile(member)
+            assert extracted is not None
+            if member.size <= SMALL:
+                small[name] = extracted.read()
+                continue
+            path = workdir / f"blob-{len(spooled)}.gz"
+            magic = extracted.peek(4)[:4]  # type: ignore[attr-defined]
+            _refuse_unsupported(magic, name)
+            with path.open("wb") as target:
+                if magic[:2] == GZIP_MAGIC:
+                    # An engine with the containerd image store exports the
+                    # layers as they were pulled: already compressed.
+                    digest, size, diff_id = _copy_compressed(extracted, target)
+                else:
+                    digest, size, diff_id = _compress(extracted, target, compresslevel)
+            spooled[name] = _Spooled(path, digest, size, diff_id)
+            reporter.log(f"{name}: {member.size} -> {size} bytes")
 
 
 def _assemble(
