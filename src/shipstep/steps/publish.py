@@ -12,6 +12,7 @@ raised before anything is uploaded.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ from shipstep.oci.manifest import Manifest
 from shipstep.oci.reference import Reference, parse_reference
 from shipstep.progress import NullReporter, Reporter
 from shipstep.result import OutputValue
+
+_EXCLUSION = re.compile(r"[0-9a-zA-Z._*-]{1,128}")
 
 
 class ImmutableTagError(ShipstepError):
@@ -169,6 +172,13 @@ def _check_settings(inputs: PublishInputs) -> None:
         raise InputError(
             "--scan-gate needs an Amazon ECR destination (<account>.dkr.ecr.<region>.amazonaws.com).",
             hint="Drop --scan-gate for other registries.",
+        )
+    exclusions = inputs.repository.immutable_exclusions
+    if len(exclusions) > 5 or any(not _EXCLUSION.fullmatch(e) for e in exclusions):
+        raise InputError(
+            f"Invalid --immutable-exclusion {', '.join(exclusions)!r}: ECR takes up to 5 wildcard "
+            "patterns of 1-128 letters, digits, '.', '_', '-' and '*'.",
+            hint="For example sha256-* (cosign signatures) or dev-*.",
         )
     if not 0 <= inputs.compression_level <= 9:
         raise InputError("--compression-level must be between 0 and 9.")

@@ -48,6 +48,10 @@ def run(
         (["--to", "reg.io/app:1", "--image", "x", "--registry-endpoint", "reg.io"], "HOST=URL"),
         (["--to", "reg.io/app:1", "--image", "x", "--with-signatures"], "--from copies only"),
         (["--to", "reg.io/app:1", "--image", "x", "--username", "u"], "go together"),
+        (
+            ["--to", f"{ECR_HOST}/a:1", "--image", "x", "--immutable-exclusion", "v1/*"],
+            "Invalid --immutable-exclusion",
+        ),
     ],
 )
 def test_bad_input_exits_2_without_traceback(
