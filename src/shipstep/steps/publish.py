@@ -12,17 +12,18 @@ raised before anything is uploaded.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from shipstep.errors import InputError, ShipstepError
 from shipstep.oci.auth import ChainCredentials, CredentialProvider, DockerConfig, StaticCredentials
 from shipstep.oci.client import DigestMismatch, RegistryClient, RegistryError
-from shipstep.oci.copy import PARALLEL, CopyStats, copy_manifest, copy_signatures
+from shipstep.oci.copy import CopyStats, copy_manifest, copy_signatures, run_parallel
 from shipstep.oci.ecr import EcrCredentials, ecr_client, parse_ecr_host
 from shipstep.oci.ecr_repository import (
     RepositorySettings,
@@ -37,6 +38,8 @@ from shipstep.oci.manifest import Manifest
 from shipstep.oci.reference import Reference, parse_reference
 from shipstep.progress import NullReporter, Reporter
 from shipstep.result import OutputValue
+
+_EXCLUSION = re.compile(r"[0-9a-zA-Z._*-]{1,128}")
 
 
 class ImmutableTagError(ShipstepError):
@@ -170,6 +173,13 @@ def _check_settings(inputs: PublishInputs) -> None:
             "--scan-gate needs an Amazon ECR destination (<account>.dkr.ecr.<region>.amazonaws.com).",
             hint="Drop --scan-gate for other registries.",
         )
+    exclusions = inputs.repository.immutable_exclusions
+    if len(exclusions) > 5 or any(not _EXCLUSION.fullmatch(e) for e in exclusions):
+        raise InputError(
+            f"Invalid --immutable-exclusion {', '.join(exclusions)!r}: ECR takes up to 5 wildcard "
+            "patterns of 1-128 letters, digits, '.', '_', '-' and '*'.",
+            hint="For example sha256-* (cosign signatures) or dev-*.",
+        )
     if not 0 <= inputs.compression_level <= 9:
         raise InputError("--compression-level must be between 0 and 9.")
 
@@ -194,6 +204,10 @@ class _Publisher:
         )
         self.stats = CopyStats()
         self.tag_operations: dict[str, str] = {}
+        self.engine: Any = None
+        self.image_id = ""
+        self.src: Reference | None = None
+        self.src_digest = ""
 
     # -- ECR -------------------------------------------------------------
 
@@ -238,7 +252,7 @@ class _Publisher:
             try:
                 self.client.put_manifest(self.dest.with_tag(tag), data, media_type)
             except RegistryError as error:
-                if error.code == "TAG_INVALID" or "immutable" in error.message.lower():
+                if "immutable" in error.message.lower():
                     raise ImmutableTagError(
                         f"Registry {self.dest.registry} refused to move tag {tag!r} of {self.dest.repository}: "
                         "the tag is immutable and points to another image.",
@@ -264,10 +278,18 @@ class _Publisher:
 
     # -- engine ----------------------------------------------------------
 
-    def from_engine(self) -> tuple[str, str]:
-        from shipstep.steps.publish_engine import LocalBlob, export_image, local_image_id
+    def check_source(self) -> None:
+        """Find the local image or resolve the source before anything is created."""
+        if self.inputs.image:
+            self.engine, self.image_id = self._open_engine(self.inputs.image)
+        else:
+            assert self.inputs.source
+            self.src = parse_reference(self.inputs.source, what="source (--from)")
+            self.src_digest = self.client.resolve(self.src)
 
-        assert self.inputs.image
+    def _open_engine(self, image: str) -> tuple[Any, str]:
+        from shipstep.steps.publish_engine import local_image_id
+
         if self.docker_factory is None:
             import docker
 
@@ -279,7 +301,13 @@ class _Publisher:
                 f"Cannot reach the Docker engine: {error.__class__.__name__}.",
                 hint="Check DOCKER_HOST and that the engine is running.",
             ) from None
-        image_id = local_image_id(engine, self.inputs.image)
+        return engine, local_image_id(engine, image)
+
+    def from_engine(self) -> tuple[str, str]:
+        from shipstep.steps.publish_engine import LocalBlob, export_image
+
+        assert self.inputs.image
+        engine, image_id = self.engine, self.image_id
         source = f"local image {self.inputs.image} ({image_id[:19]})"
         current = self.current_tags() if len(self.tags) > 1 else {}
         if self.tags:
@@ -292,7 +320,16 @@ class _Publisher:
                 return digest, source
             if self.tags[0] not in current:
                 current[self.tags[0]] = self.client.manifest_digest(first)
-        self.refuse_immutable(current, None)
+        # Refuse before exporting anything; an immutable tag that already holds
+        # this very image (same config) is not a conflict.
+        conflicting = {
+            tag: found
+            for tag, found in current.items()
+            if found is not None
+            and self.tag_is_immutable(tag)
+            and self._existing_image(self.dest.with_tag(tag), image_id) is None
+        }
+        self.refuse_immutable(conflicting, None)
         with tempfile.TemporaryDirectory(prefix="shipstep-publish-") as workdir:
             with self.reporter.group(f"export {self.inputs.image} from the Docker engine"):
                 exported = export_image(
@@ -305,17 +342,15 @@ class _Publisher:
             with self.reporter.group(f"upload to {self.dest.name}"):
 
                 def upload(blob: LocalBlob) -> None:
-                    outcome = self.client.upload_blob(
-                        self.dest, blob.source(), blob.digest, blob.size
-                    )
+                    with self.reporter.task(f"push {blob.digest[7:19]}", total=blob.size) as task:
+                        outcome = self.client.upload_blob(
+                            self.dest, blob.source(), blob.digest, blob.size, progress=task.advance
+                        )
                     self.stats.add("blobs_present" if outcome == "exists" else "blobs_uploaded")
                     self.reporter.log(f"{blob.digest[:19]} {blob.size} bytes: {outcome}")
 
                 # In parallel, as docker push does; the manifest only after all of them.
-                with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-                    jobs = [pool.submit(upload, blob) for blob in _unique_blobs(exported.blobs)]
-                    for job in jobs:
-                        job.result()
+                run_parallel([partial(upload, blob) for blob in _unique_blobs(exported.blobs)])
             self.write_tags(exported.manifest, exported.media_type, exported.digest, current)
             return exported.digest, source
 
@@ -335,9 +370,8 @@ class _Publisher:
     # -- registry --------------------------------------------------------
 
     def from_registry(self) -> tuple[str, str]:
-        assert self.inputs.source
-        src = parse_reference(self.inputs.source, what="source (--from)")
-        digest = self.client.resolve(src)
+        src, digest = self.src, self.src_digest
+        assert src is not None
         if not self.tags and src.tag:
             self.tags = [src.tag]
         current = self.current_tags()
@@ -345,7 +379,7 @@ class _Publisher:
         pinned = src.with_digest(digest)
         with self.reporter.group(f"copy {pinned} to {self.dest.name}"):
             data, media_type, _ = copy_manifest(
-                self.client, pinned, self.dest, self.stats, self.reporter
+                self.client, pinned, self.dest, self.stats, self.reporter, put=not self.tags
             )
             self.write_tags(data, media_type, digest, current)
             if self.inputs.with_signatures:
@@ -374,6 +408,7 @@ def publish(
     if inputs.password:
         reporter.mask(inputs.password)
     publisher = _Publisher(inputs, reporter, docker_factory)
+    publisher.check_source()
     publisher.prepare_repository()
     if inputs.image:
         digest, source = publisher.from_engine()
