@@ -20,6 +20,7 @@ status the caller must interpret (2xx, 404, 4xx registry errors). It:
 from __future__ import annotations
 
 import random
+import threading
 import time
 import warnings
 from collections import Counter
@@ -48,6 +49,16 @@ class TransportStats:
     bytes_uploaded: int = 0
     retries: int = 0
 
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, method: str | None = None, uploaded: int = 0, retry: bool = False) -> None:
+        with self.lock:
+            if method is not None:
+                self.requests += 1
+                self.by_method[method] += 1
+            self.bytes_uploaded += uploaded
+            self.retries += int(retry)
+
     def reset(self) -> None:
         self.requests = 0
         self.by_method.clear()
@@ -64,18 +75,25 @@ class _Token:
 class _CountingReader:
     """A file-like body that counts bytes as requests streams them."""
 
-    def __init__(self, inner: IO[bytes], stats: TransportStats, length: int | None) -> None:
+    def __init__(
+        self, inner: IO[bytes] | _ChunkReader, stats: TransportStats, length: int | None
+    ) -> None:
         self._inner = inner
         self._stats = stats
         self._length = length
 
     def read(self, size: int = -1) -> bytes:
         chunk = self._inner.read(size)
-        self._stats.bytes_uploaded += len(chunk)
+        self._stats.count(uploaded=len(chunk))
         return chunk
 
     def __len__(self) -> int:
         return self._length or 0
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
 
 
 class Transport:
@@ -209,7 +227,7 @@ class Transport:
                 f"Cannot reach the token service of registry {host}: {error.__class__.__name__}.",
                 hint="Check the network and the registry's auth realm.",
             ) from None
-        self.stats.requests += 1
+        self.stats.count("GET")
         if response.status_code in (401, 403):
             raise self._refused(host, creds, response.status_code)
         if response.status_code != 200:
@@ -290,8 +308,8 @@ class Transport:
                         allow_redirects=allow_redirects,
                     )
             except requests.RequestException as error:
-                self.stats.requests += 1
-                self.stats.by_method[method] += 1
+                _close(data)
+                self.stats.count(method)
                 if not retry:
                     raise RetryableError(_reason(error)) from None
                 if attempt > self.retries:
@@ -302,8 +320,8 @@ class Transport:
                     ) from None
                 self._wait(attempt, None)
                 continue
-            self.stats.requests += 1
-            self.stats.by_method[method] += 1
+            _close(data)
+            self.stats.count(method)
             if response.status_code == 401:
                 challenge = response.headers.get("WWW-Authenticate", "")
                 response.close()
@@ -334,18 +352,18 @@ class Transport:
         if body is None:
             return None
         if isinstance(body, bytes):
-            self.stats.bytes_uploaded += len(body)
+            self.stats.count(uploaded=len(body))
             return body
         produced = body()
         if isinstance(produced, bytes):
-            self.stats.bytes_uploaded += len(produced)
+            self.stats.count(uploaded=len(produced))
             return produced
         if hasattr(produced, "read"):
             return _CountingReader(produced, self.stats, length)  # type: ignore[arg-type]
-        return _count_iter(produced, self.stats)
+        return _CountingReader(_ChunkReader(produced), self.stats, length)
 
     def _wait(self, attempt: int, retry_after: float | None) -> None:
-        self.stats.retries += 1
+        self.stats.count(retry=True)
         delay = min(self.max_backoff, self.backoff * (2 ** (attempt - 1)))
         delay *= 0.5 + random.random() / 2  # noqa: S311 - jitter, not crypto
         if retry_after is not None:
@@ -358,10 +376,34 @@ class RetryableError(Exception):
     """A transient failure the caller can recover from by starting over."""
 
 
-def _count_iter(chunks: Iterable[bytes], stats: TransportStats) -> Iterable[bytes]:
-    for chunk in chunks:
-        stats.bytes_uploaded += len(chunk)
-        yield chunk
+def _close(body: object) -> None:
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
+
+
+class _ChunkReader:
+    """`read(n)` over an iterable of chunks, so that requests sends a
+    Content-Length body (registries such as ECR refuse chunked encoding)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._chunk = b""
+        self._offset = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self._offset >= len(self._chunk):
+            self._chunk, self._offset = b"", 0
+            for chunk in self._chunks:
+                if chunk:
+                    self._chunk = chunk
+                    break
+            if not self._chunk:
+                return b""
+        end = len(self._chunk) if size < 0 else self._offset + size
+        piece = self._chunk[self._offset : end]
+        self._offset += len(piece)
+        return piece
 
 
 def _reason(error: requests.RequestException) -> str:

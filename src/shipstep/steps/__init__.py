@@ -1,0 +1,1 @@
+"""One module per step: an inputs dataclass in, a result dataclass out."""
