@@ -18,7 +18,13 @@ TEXT = b"".join(b"line %d of some fairly repetitive text\n" % i for i in range(1
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"tiny", TEXT, os.urandom(3_500_000), TEXT[:1_500_000] + os.urandom(1_200_000) + TEXT[:900_000]],
+    [
+        b"",
+        b"tiny",
+        TEXT,
+        os.urandom(3_500_000),
+        TEXT[:1_500_000] + os.urandom(1_200_000) + TEXT[:900_000],
+    ],
     ids=["empty", "tiny", "text", "random", "mixed"],
 )
 @pytest.mark.parametrize("threads", [1, 3])
