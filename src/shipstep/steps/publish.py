@@ -194,6 +194,10 @@ class _Publisher:
         )
         self.stats = CopyStats()
         self.tag_operations: dict[str, str] = {}
+        self.engine: Any = None
+        self.image_id = ""
+        self.src: Reference | None = None
+        self.src_digest = ""
 
     # -- ECR -------------------------------------------------------------
 
@@ -264,10 +268,18 @@ class _Publisher:
 
     # -- engine ----------------------------------------------------------
 
-    def from_engine(self) -> tuple[str, str]:
-        from shipstep.steps.publish_engine import LocalBlob, export_image, local_image_id
+    def check_source(self) -> None:
+        """Find the local image or resolve the source before anything is created."""
+        if self.inputs.image:
+            self.engine, self.image_id = self._open_engine(self.inputs.image)
+        else:
+            assert self.inputs.source
+            self.src = parse_reference(self.inputs.source, what="source (--from)")
+            self.src_digest = self.client.resolve(self.src)
 
-        assert self.inputs.image
+    def _open_engine(self, image: str) -> tuple[Any, str]:
+        from shipstep.steps.publish_engine import local_image_id
+
         if self.docker_factory is None:
             import docker
 
@@ -279,7 +291,13 @@ class _Publisher:
                 f"Cannot reach the Docker engine: {error.__class__.__name__}.",
                 hint="Check DOCKER_HOST and that the engine is running.",
             ) from None
-        image_id = local_image_id(engine, self.inputs.image)
+        return engine, local_image_id(engine, image)
+
+    def from_engine(self) -> tuple[str, str]:
+        from shipstep.steps.publish_engine import LocalBlob, export_image
+
+        assert self.inputs.image
+        engine, image_id = self.engine, self.image_id
         source = f"local image {self.inputs.image} ({image_id[:19]})"
         current = self.current_tags() if len(self.tags) > 1 else {}
         if self.tags:
@@ -335,9 +353,8 @@ class _Publisher:
     # -- registry --------------------------------------------------------
 
     def from_registry(self) -> tuple[str, str]:
-        assert self.inputs.source
-        src = parse_reference(self.inputs.source, what="source (--from)")
-        digest = self.client.resolve(src)
+        src, digest = self.src, self.src_digest
+        assert src is not None
         if not self.tags and src.tag:
             self.tags = [src.tag]
         current = self.current_tags()
@@ -374,6 +391,7 @@ def publish(
     if inputs.password:
         reporter.mask(inputs.password)
     publisher = _Publisher(inputs, reporter, docker_factory)
+    publisher.check_source()
     publisher.prepare_repository()
     if inputs.image:
         digest, source = publisher.from_engine()

@@ -206,3 +206,24 @@ def test_existing_repository_is_reported_unchanged_with_differences(
     )
     assert result.repository_operation == "unchanged"
     assert any("scan on push is off" in note for note in result.repository_notes)
+
+
+def test_bad_source_creates_no_repository(ecr_proxy: RegistryProxy, aws_endpoint: str) -> None:
+    """An unknown local image (or a missing source) fails before ECR is touched."""
+    repo = unique("never")
+    with pytest.raises(InputError):
+        run_publish(
+            image="shipstep-test/not-built:1",
+            to=f"{ECR_HOST}/{repo}:1",
+            registry_endpoints={ECR_HOST: ecr_proxy.url},
+        )
+    from shipstep.oci.client import RegistryError
+
+    with pytest.raises(RegistryError):
+        run_publish(
+            source=f"{ecr_proxy.host}/absent/image:1",
+            to=f"{ECR_HOST}/{repo}:1",
+            registry_endpoints={ECR_HOST: ecr_proxy.url},
+        )
+    names = [r["repositoryName"] for r in ecr(aws_endpoint).describe_repositories()["repositories"]]
+    assert repo not in names
