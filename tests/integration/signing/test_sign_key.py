@@ -243,7 +243,7 @@ def test_tag_not_found_and_unsigned_image(
     unsigned = shipstep("verify-signature", "--image", image.tag_ref, "--key", str(public))
     assert unsigned.code == 1
     assert unsigned.json["verified"] is False
-    assert any("has no classic signatures" in r for r in unsigned.json["reasons"])  # type: ignore[union-attr]
+    assert any("has no signatures" in r for r in unsigned.json["reasons"])  # type: ignore[union-attr]
     missing_verify = shipstep(
         "verify-signature", "--image", f"{image.repository}:nope", "--key", str(public)
     )
