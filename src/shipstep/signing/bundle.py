@@ -32,7 +32,7 @@ from sigstore.errors import VerificationError
 from sigstore.models import Bundle, TrustedRoot
 from sigstore.verify import Verifier, policy
 
-from shipstep.errors import InputError
+from shipstep.errors import InputError, ShipstepError
 from shipstep.signing.classic import TrustedKey
 from shipstep.signing.interface import FoundBundle, SignatureCheck
 from shipstep.signing.keys import verify_ecdsa
@@ -292,6 +292,19 @@ def verify_bundle(
             found, digest, payload_type, payload_bytes, predicate_types, identity.describe()
         )
     return fail(last_error or "the bundle does not verify")
+
+
+def production_trusted_root() -> TrustedRoot:
+    """Sigstore's public trusted root, through its TUF repository (network)."""
+    from sigstore.models import ClientTrustConfig
+
+    try:
+        return ClientTrustConfig.production().trusted_root
+    except Exception as error:  # TUF and network failures come in many types
+        raise ShipstepError(
+            f"Could not fetch Sigstore's public trusted root ({error.__class__.__name__}: {error}).",
+            hint="Verify offline with a trusted_root.json: --trusted-root FILE, or trusted-root in the policy.",
+        ) from None
 
 
 def make_verifier(trusted_root: TrustedRoot | None) -> Verifier | None:

@@ -51,7 +51,7 @@ import yaml
 from sigstore.models import TrustedRoot
 from sigstore.verify import Verifier as SigstoreVerifier
 
-from shipstep.errors import InputError
+from shipstep.errors import InputError, ShipstepError
 from shipstep.oci.reference import parse_reference
 from shipstep.signing import awskms
 from shipstep.signing.bundle import (
@@ -59,6 +59,7 @@ from shipstep.signing.bundle import (
     KeylessIdentity,
     load_trusted_root,
     make_verifier,
+    production_trusted_root,
     verify_bundle,
 )
 from shipstep.signing.classic import TrustedKey, verify_layer
@@ -339,6 +340,7 @@ class Verifier:
         cache_ttl: float | None = None,
         kms_public_key: Callable[[awskms.KmsKeyRef], Any] = awskms.fetch_public_key,
         clock: Callable[[], float] = time.monotonic,
+        public_trusted_root: Callable[[], TrustedRoot] | None = None,
     ) -> None:
         self.policy = policy
         self._source = source
@@ -350,6 +352,18 @@ class Verifier:
         self._clock = clock
         self._lock = threading.Lock()
         self._sigstore: SigstoreVerifier | None = make_verifier(policy.trusted_root)
+        # Without a trusted root in the policy, Sigstore's public one is
+        # fetched (TUF) the first time a keyless bundle needs it.
+        self._public_trusted_root = public_trusted_root or production_trusted_root
+        self._root_problem: str | None = None
+
+    def _keyless_verifier(self, rule: Rule) -> SigstoreVerifier | None:
+        if self._sigstore is None and rule.identities and self._root_problem is None:
+            try:
+                self._sigstore = make_verifier(self._public_trusted_root())
+            except ShipstepError as error:
+                self._root_problem = error.message
+        return self._sigstore
 
     def _trusted_keys(self, rule: Rule) -> list[TrustedKey]:
         keys: list[TrustedKey] = []
@@ -412,12 +426,15 @@ class Verifier:
             bundles = self._source.bundle_signatures(repository, digest)
             problems += bundles.problems
             bundle_keys = self._trusted_keys(rule) if bundles.bundles else []
+            keyless = self._keyless_verifier(rule) if bundles.bundles else None
+            if bundles.bundles and rule.identities and keyless is None and self._root_problem:
+                problems.append(self._root_problem)
             checks += [
                 verify_bundle(
                     found_bundle,
                     digest,
                     rule.identities,
-                    self._sigstore,
+                    keyless,
                     bundle_keys,
                     rule.predicate_types,
                 )

@@ -256,3 +256,42 @@ def test_split_image() -> None:
     assert split_image(f"busybox@{DIGEST}") == ("docker.io/library/busybox", DIGEST)
     with pytest.raises(InputError, match="does not name a sha256 digest"):
         split_image("reg/a:latest")
+
+
+def test_public_trusted_root_is_fetched_once_when_needed(tmp_path: Path) -> None:
+    from shipstep.errors import ShipstepError
+    from shipstep.signing.bundle import load_trusted_root
+
+    policy = Policy.load(
+        write_policy(
+            tmp_path,
+            f"rules:\n  - repositories: ['**']\n    predicate-types: ['*']\n    keyless:\n      - issuer: {BUNDLE_ISSUER}\n        subject: {BUNDLE_IDENTITY}\n",
+        )
+    )
+    source = MemorySource()
+    repo = "127.0.0.1:60943/repo"
+    content = (BUNDLE / "oci-attestation.sigstore.json").read_bytes()
+    source.entries[(repo, BUNDLE_DIGEST)] = FoundSignatures(
+        bundles=[FoundBundle("sha256:b", content)]
+    )
+    calls: list[int] = []
+
+    def offline() -> object:
+        calls.append(1)
+        raise ShipstepError("Could not fetch Sigstore's public trusted root (TUFError).")
+
+    verifier = Verifier(policy, source, public_trusted_root=offline)  # type: ignore[arg-type]
+    for _ in range(2):
+        verdict = verifier.verify(f"{repo}@{BUNDLE_DIGEST}")
+        assert not verdict.verified
+        assert any("Could not fetch Sigstore's public trusted root" in r for r in verdict.reasons())
+    assert calls == [1]
+
+    def interop_root() -> object:
+        return load_trusted_root(str(BUNDLE / "trusted_root_pgi.json"))
+
+    assert (
+        Verifier(policy, source, public_trusted_root=interop_root)
+        .verify(f"{repo}@{BUNDLE_DIGEST}")
+        .verified
+    )  # type: ignore[arg-type]
