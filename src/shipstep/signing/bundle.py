@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -29,7 +30,7 @@ from cryptography.x509.oid import ObjectIdentifier
 from sigstore.dsse import DigestSet, Statement, StatementBuilder, Subject
 from sigstore.errors import Error as SigstoreError
 from sigstore.errors import VerificationError
-from sigstore.models import Bundle, TrustedRoot
+from sigstore.models import Bundle, ClientTrustConfig, TrustedRoot
 from sigstore.verify import Verifier, policy
 
 from shipstep.errors import InputError, ShipstepError
@@ -296,8 +297,6 @@ def verify_bundle(
 
 def production_trusted_root() -> TrustedRoot:
     """Sigstore's public trusted root, through its TUF repository (network)."""
-    from sigstore.models import ClientTrustConfig
-
     try:
         return ClientTrustConfig.production().trusted_root
     except Exception as error:  # TUF and network failures come in many types
@@ -319,8 +318,6 @@ def referrer_manifest(
 ) -> bytes:
     """The OCI 1.1 manifest that attaches `bundle_json` to the image `subject`
     (a descriptor: mediaType, digest, size), shaped as cosign v3 writes it."""
-    import hashlib
-
     document = {
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",

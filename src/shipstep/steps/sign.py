@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cryptography import x509
 from sigstore.dsse import Statement
 
 from shipstep.errors import ShipstepError
@@ -224,8 +225,6 @@ def sign_keyless(
 
 
 def _bundle_identity(bundle_json: bytes) -> str:
-    from cryptography import x509
-
     try:
         document = json.loads(bundle_json)
         raw = document["verificationMaterial"]["certificate"]["rawBytes"]
