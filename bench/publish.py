@@ -158,7 +158,7 @@ def main() -> None:
     )
     parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--layer-mb", type=int, default=30, help="incompressible MB per layer")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--big-layer-mb", type=int, default=1024)
     args = parser.parse_args()
 

@@ -1,6 +1,6 @@
 """Copy images between repositories and registries, by digest.
 
-- `copy_manifest(client, src, dest, stats)`: copies the manifest `src`
+- `copy_manifest(client, src, dest, stats, put=True)`: copies the manifest `src`
   (a reference pinned to a digest) and everything it needs into `dest`'s
   repository: every child of an index (all platforms), every blob (HEAD
   first; a cross-repository mount within one registry; else one streamed
@@ -17,8 +17,10 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from shipstep.oci.client import BlobStream, RegistryClient
 from shipstep.oci.manifest import Descriptor, Manifest
@@ -70,7 +72,9 @@ def copy_blob(
         return stream
 
     try:
-        with (reporter or NullReporter()).task(f"copy {blob.digest[:19]}", total=blob.size):
+        with (reporter or NullReporter()).task(
+            f"copy {blob.digest[7:19]}", total=blob.size
+        ) as task:
             outcome = client.upload_blob(
                 dest,
                 open_source,
@@ -78,6 +82,7 @@ def copy_blob(
                 blob.size,
                 mount_from=src.repository if same_registry else None,
                 check_exists=False,
+                progress=task.advance,
             )
     finally:
         for stream in streams:
@@ -91,8 +96,13 @@ def copy_manifest(
     dest: Reference,
     stats: CopyStats,
     reporter: Reporter | None = None,
+    *,
+    put: bool = True,
 ) -> tuple[bytes, str, str]:
-    """Copy `src` (pinned to a digest) into `dest`'s repository; (bytes, media type, digest)."""
+    """Copy `src` (pinned to a digest) into `dest`'s repository; (bytes, media type, digest).
+
+    With `put=False` everything the manifest needs is copied but the manifest
+    itself is left to the caller (who PUTs it by tag: one write instead of two)."""
     assert src.digest is not None
     data, media_type, digest = client.get_manifest(src)
     target = dest.with_digest(digest)
@@ -102,20 +112,38 @@ def copy_manifest(
     manifest = Manifest.parse(data, media_type)
     # Children and blobs in parallel, as skopeo and docker do; the manifest
     # is PUT only once all of them are in place.
-    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        jobs: list[Future[object]] = [
-            pool.submit(copy_manifest, client, src.with_digest(child.digest), dest, stats, reporter)
-            for child in manifest.children()
+    run_parallel(
+        [
+            *(
+                partial(copy_manifest, client, src.with_digest(c.digest), dest, stats, reporter)
+                for c in manifest.children()
+            ),
+            *(
+                partial(copy_blob, client, src, dest, blob, stats, reporter)
+                for blob in _unique(manifest.blobs())
+            ),
         ]
-        jobs += [
-            pool.submit(copy_blob, client, src, dest, blob, stats, reporter)
-            for blob in _unique(manifest.blobs())
-        ]
-        for job in jobs:
-            job.result()
-    client.put_manifest(target, data, media_type)
-    stats.add("manifests_written")
+    )
+    if put:
+        client.put_manifest(target, data, media_type)
+        stats.add("manifests_written")
     return data, media_type, digest
+
+
+def run_parallel(jobs: Sequence[Callable[[], object]], workers: int = PARALLEL) -> None:
+    """Run `jobs` on a few threads; the first failure cancels those not started
+    and is raised once the running ones have stopped."""
+    if len(jobs) <= 1:
+        for job in jobs:
+            job()
+        return
+    pool = ThreadPoolExecutor(max_workers=workers)
+    futures = [pool.submit(job) for job in jobs]
+    try:
+        for future in futures:
+            future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _unique(blobs: list[Descriptor]) -> list[Descriptor]:

@@ -28,9 +28,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import IO, Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import requests.adapters
 import urllib3
 
 from shipstep.errors import ShipstepError
@@ -76,15 +77,22 @@ class _CountingReader:
     """A file-like body that counts bytes as requests streams them."""
 
     def __init__(
-        self, inner: IO[bytes] | _ChunkReader, stats: TransportStats, length: int | None
+        self,
+        inner: IO[bytes] | _ChunkReader,
+        stats: TransportStats,
+        length: int | None,
+        progress: Callable[[int], object] | None = None,
     ) -> None:
         self._inner = inner
         self._stats = stats
         self._length = length
+        self._progress = progress
 
     def read(self, size: int = -1) -> bytes:
         chunk = self._inner.read(size)
         self._stats.count(uploaded=len(chunk))
+        if self._progress is not None:
+            self._progress(len(chunk))
         return chunk
 
     def __len__(self) -> int:
@@ -94,6 +102,15 @@ class _CountingReader:
         close = getattr(self._inner, "close", None)
         if close is not None:
             close()
+
+
+class _BulkAdapter(requests.adapters.HTTPAdapter):
+    """Sends request bodies in 1 MiB writes (urllib3 defaults to 16 KiB),
+    which matters when a layer streams through."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["blocksize"] = 1 << 20
+        super().init_poolmanager(*args, **kwargs)
 
 
 class Transport:
@@ -119,7 +136,12 @@ class Transport:
         self.max_backoff = max_backoff
         self.timeout = timeout
         self.reporter = reporter or NullReporter()
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            adapter = _BulkAdapter(pool_maxsize=16)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self.session = session
         self.session.headers["User-Agent"] = "shipstep"
         self.sleep = sleep
         self.stats = TransportStats()
@@ -146,11 +168,7 @@ class Transport:
         return url
 
     def _verify(self, url: str) -> bool:
-        host = url.split("://", 1)[-1].split("/", 1)[0]
-        return not (host in self.insecure or any(url.startswith(v) for v in self._insecure_urls()))
-
-    def _insecure_urls(self) -> list[str]:
-        return [f"https://{h}" for h in self.insecure]
+        return urlsplit(url).netloc not in self.insecure
 
     def _probe_insecure(self, host: str) -> str:
         try:
@@ -280,6 +298,7 @@ class Transport:
         stream: bool = False,
         retry: bool = True,
         allow_redirects: bool = True,
+        progress: Callable[[int], object] | None = None,
     ) -> requests.Response:
         url = self.url(host, path_or_url)
         attempt = 0
@@ -290,7 +309,7 @@ class Transport:
             auth = self._auth_header(host, scopes)
             if auth:
                 send_headers["Authorization"] = auth
-            data = self._make_body(body, length)
+            data = self._make_body(body, length, progress)
             if data is not None and length is not None:
                 send_headers["Content-Length"] = str(length)
             try:
@@ -331,6 +350,17 @@ class Transport:
                 if not authenticated:
                     self._creds.pop(host, None)  # re-read: a cached login may have expired
                 creds = self._credentials(host)
+                if authenticated and challenge_params.get("error") == "insufficient_scope":
+                    raise ShipstepError(
+                        f"Registry {host} denied access ({challenge_params.get('scope') or ', '.join(scopes)})"
+                        + (
+                            f" to the credentials from {creds.source}."
+                            if creds
+                            else " without credentials."
+                        ),
+                        hint="Grant these credentials pull (and for publishing, push) access to the repository.",
+                        title="Access denied",
+                    )
                 if authenticated or (creds is None and scheme == "basic"):
                     raise self._refused(host, creds, 401)
                 if challenge_params.get("scope"):
@@ -348,7 +378,9 @@ class Transport:
                 continue
             return response
 
-    def _make_body(self, body: Body, length: int | None) -> Any:
+    def _make_body(
+        self, body: Body, length: int | None, progress: Callable[[int], object] | None = None
+    ) -> Any:
         if body is None:
             return None
         if isinstance(body, bytes):
@@ -359,8 +391,8 @@ class Transport:
             self.stats.count(uploaded=len(produced))
             return produced
         if hasattr(produced, "read"):
-            return _CountingReader(produced, self.stats, length)  # type: ignore[arg-type]
-        return _CountingReader(_ChunkReader(produced), self.stats, length)
+            return _CountingReader(produced, self.stats, length, progress)  # type: ignore[arg-type]
+        return _CountingReader(_ChunkReader(produced), self.stats, length, progress)
 
     def _wait(self, attempt: int, retry_after: float | None) -> None:
         self.stats.count(retry=True)

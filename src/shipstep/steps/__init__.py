@@ -1,1 +1,1 @@
-"""One module per step: an inputs dataclass in, a result dataclass out."""
+"""The pipeline steps: one module per step, plain inputs in, a result object out."""

@@ -12,17 +12,18 @@ raised before anything is uploaded.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from shipstep.errors import InputError, ShipstepError
 from shipstep.oci.auth import ChainCredentials, CredentialProvider, DockerConfig, StaticCredentials
 from shipstep.oci.client import DigestMismatch, RegistryClient, RegistryError
-from shipstep.oci.copy import PARALLEL, CopyStats, copy_manifest, copy_signatures
+from shipstep.oci.copy import CopyStats, copy_manifest, copy_signatures, run_parallel
 from shipstep.oci.ecr import EcrCredentials, ecr_client, parse_ecr_host
 from shipstep.oci.ecr_repository import (
     RepositorySettings,
@@ -37,6 +38,8 @@ from shipstep.oci.manifest import Manifest
 from shipstep.oci.reference import Reference, parse_reference
 from shipstep.progress import NullReporter, Reporter
 from shipstep.result import OutputValue
+
+_EXCLUSION = re.compile(r"[0-9a-zA-Z._*-]{1,128}")
 
 
 class ImmutableTagError(ShipstepError):
@@ -170,6 +173,13 @@ def _check_settings(inputs: PublishInputs) -> None:
             "--scan-gate needs an Amazon ECR destination (<account>.dkr.ecr.<region>.amazonaws.com).",
             hint="Drop --scan-gate for other registries.",
         )
+    exclusions = inputs.repository.immutable_exclusions
+    if len(exclusions) > 5 or any(not _EXCLUSION.fullmatch(e) for e in exclusions):
+        raise InputError(
+            f"Invalid --immutable-exclusion {', '.join(exclusions)!r}: ECR takes up to 5 wildcard "
+            "patterns of 1-128 letters, digits, '.', '_', '-' and '*'.",
+            hint="For example sha256-* (cosign signatures) or dev-*.",
+        )
     if not 0 <= inputs.compression_level <= 9:
         raise InputError("--compression-level must be between 0 and 9.")
 
@@ -242,7 +252,7 @@ class _Publisher:
             try:
                 self.client.put_manifest(self.dest.with_tag(tag), data, media_type)
             except RegistryError as error:
-                if error.code == "TAG_INVALID" or "immutable" in error.message.lower():
+                if "immutable" in error.message.lower():
                     raise ImmutableTagError(
                         f"Registry {self.dest.registry} refused to move tag {tag!r} of {self.dest.repository}: "
                         "the tag is immutable and points to another image.",
@@ -310,7 +320,16 @@ class _Publisher:
                 return digest, source
             if self.tags[0] not in current:
                 current[self.tags[0]] = self.client.manifest_digest(first)
-        self.refuse_immutable(current, None)
+        # Refuse before exporting anything; an immutable tag that already holds
+        # this very image (same config) is not a conflict.
+        conflicting = {
+            tag: found
+            for tag, found in current.items()
+            if found is not None
+            and self.tag_is_immutable(tag)
+            and self._existing_image(self.dest.with_tag(tag), image_id) is None
+        }
+        self.refuse_immutable(conflicting, None)
         with tempfile.TemporaryDirectory(prefix="shipstep-publish-") as workdir:
             with self.reporter.group(f"export {self.inputs.image} from the Docker engine"):
                 exported = export_image(
@@ -323,17 +342,15 @@ class _Publisher:
             with self.reporter.group(f"upload to {self.dest.name}"):
 
                 def upload(blob: LocalBlob) -> None:
-                    outcome = self.client.upload_blob(
-                        self.dest, blob.source(), blob.digest, blob.size
-                    )
+                    with self.reporter.task(f"push {blob.digest[7:19]}", total=blob.size) as task:
+                        outcome = self.client.upload_blob(
+                            self.dest, blob.source(), blob.digest, blob.size, progress=task.advance
+                        )
                     self.stats.add("blobs_present" if outcome == "exists" else "blobs_uploaded")
                     self.reporter.log(f"{blob.digest[:19]} {blob.size} bytes: {outcome}")
 
                 # In parallel, as docker push does; the manifest only after all of them.
-                with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-                    jobs = [pool.submit(upload, blob) for blob in _unique_blobs(exported.blobs)]
-                    for job in jobs:
-                        job.result()
+                run_parallel([partial(upload, blob) for blob in _unique_blobs(exported.blobs)])
             self.write_tags(exported.manifest, exported.media_type, exported.digest, current)
             return exported.digest, source
 
@@ -362,7 +379,7 @@ class _Publisher:
         pinned = src.with_digest(digest)
         with self.reporter.group(f"copy {pinned} to {self.dest.name}"):
             data, media_type, _ = copy_manifest(
-                self.client, pinned, self.dest, self.stats, self.reporter
+                self.client, pinned, self.dest, self.stats, self.reporter, put=not self.tags
             )
             self.write_tags(data, media_type, digest, current)
             if self.inputs.with_signatures:

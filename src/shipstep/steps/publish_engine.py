@@ -19,7 +19,8 @@ import io
 import json
 import posixpath
 import tarfile
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -137,6 +138,37 @@ def _compress(source: IO[bytes], target: IO[bytes], level: int) -> tuple[str, in
     return "sha256:" + writer.hasher.hexdigest(), writer.size, diff_id
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def _refuse_unsupported(magic: bytes, name: str) -> None:
+    if magic == ZSTD_MAGIC:
+        raise ShipstepError(
+            f"`docker save` gave the zstd-compressed layer {name}, which shipstep cannot push yet.",
+            hint="Rebuild the image with gzip compression, or push it with `docker push` and use --from.",
+        )
+
+
+def _copy_compressed(source: IO[bytes], target: IO[bytes]) -> tuple[str, int, str]:
+    """Copy an already gzip-compressed layer; (digest, size, diff ID of its content)."""
+    writer = _HashingWriter(target)
+    raw = hashlib.sha256()
+    inflater = zlib.decompressobj(47)
+    while chunk := source.read(COPY):
+        writer.write(chunk)
+        while chunk:
+            raw.update(inflater.decompress(chunk))
+            chunk = b""
+            if inflater.eof and inflater.unused_data:  # the next gzip member
+                chunk = inflater.unused_data
+                inflater = zlib.decompressobj(47)
+    raw.update(inflater.flush())
+    if not inflater.eof:
+        raise ShipstepError("A compressed layer from the Docker engine is truncated.")
+    return "sha256:" + writer.hasher.hexdigest(), writer.size, "sha256:" + raw.hexdigest()
+
+
 def local_image_id(client: docker.DockerClient, name: str) -> str:
     """The image ID (config digest) of a local image; `InputError` if unknown."""
     if not name.strip() or any(c.isspace() for c in name):
@@ -176,26 +208,9 @@ def export_image(
     spooled: dict[str, _Spooled] = {}
     links: dict[str, str] = {}
     try:
-        chunks = client.api.get_image(image_id, chunk_size=COPY)
-        with tarfile.open(fileobj=_IterReader(chunks), mode="r|") as archive:
-            for member in archive:
-                name = posixpath.normpath(member.name)
-                if member.issym() or member.islnk():
-                    base = posixpath.dirname(name) if member.issym() else ""
-                    links[name] = posixpath.normpath(posixpath.join(base, member.linkname))
-                    continue
-                if not member.isfile():
-                    continue
-                extracted = archive.extractfile(member)
-                assert extracted is not None
-                if member.size <= SMALL:
-                    small[name] = extracted.read()
-                    continue
-                path = workdir / f"blob-{len(spooled)}.gz"
-                with path.open("wb") as target:
-                    digest, size, diff_id = _compress(extracted, target, compresslevel)
-                spooled[name] = _Spooled(path, digest, size, diff_id)
-                reporter.log(f"compressed {name}: {member.size} -> {size} bytes")
+        with reporter.task(f"export {image_id[7:19]}") as task:
+            chunks = _advancing(client.api.get_image(image_id, chunk_size=COPY), task.advance)
+            _read_archive(chunks, workdir, compresslevel, reporter, small, spooled, links)
     except docker.errors.APIError as error:
         raise ShipstepError(
             f"The Docker engine failed to export {image_id}: {error.explanation}"
@@ -205,6 +220,51 @@ def export_image(
             f"Reading image {image_id} from the Docker engine failed: {error}"
         ) from None
     return _assemble(image_id, small, spooled, links, workdir, compresslevel)
+
+
+def _advancing(chunks: Iterable[bytes], advance: Callable[[float], None]) -> Iterator[bytes]:
+    for chunk in chunks:
+        advance(len(chunk))
+        yield chunk
+
+
+def _read_archive(
+    chunks: Iterable[bytes],
+    workdir: Path,
+    compresslevel: int,
+    reporter: Reporter,
+    small: dict[str, bytes],
+    spooled: dict[str, _Spooled],
+    links: dict[str, str],
+) -> None:
+    """Spool the members of a `docker save` stream: small ones in memory,
+    layers compressed to files in `workdir`."""
+    with tarfile.open(fileobj=_IterReader(chunks), mode="r|") as archive:
+        for member in archive:
+            name = posixpath.normpath(member.name)
+            if member.issym() or member.islnk():
+                base = posixpath.dirname(name) if member.issym() else ""
+                links[name] = posixpath.normpath(posixpath.join(base, member.linkname))
+                continue
+            if not member.isfile():
+                continue
+            extracted = archive.extractfile(member)
+            assert extracted is not None
+            if member.size <= SMALL:
+                small[name] = extracted.read()
+                continue
+            path = workdir / f"blob-{len(spooled)}.gz"
+            magic = extracted.peek(4)[:4]  # type: ignore[attr-defined]
+            _refuse_unsupported(magic, name)
+            with path.open("wb") as target:
+                if magic[:2] == GZIP_MAGIC:
+                    # An engine with the containerd image store exports the
+                    # layers as they were pulled: already compressed.
+                    digest, size, diff_id = _copy_compressed(extracted, target)
+                else:
+                    digest, size, diff_id = _compress(extracted, target, compresslevel)
+            spooled[name] = _Spooled(path, digest, size, diff_id)
+            reporter.log(f"{name}: {member.size} -> {size} bytes")
 
 
 def _assemble(
@@ -252,13 +312,15 @@ def _assemble(
             diff_id = item.diff_id
         elif name in small:
             raw = small[name]
-            diff_id = digest_of(raw)
-            buffer = io.BytesIO()
-            with gzip.GzipFile(
-                filename="", mode="wb", fileobj=buffer, compresslevel=level, mtime=0
-            ) as gz:
-                gz.write(raw)
-            data = buffer.getvalue()
+            _refuse_unsupported(raw[:4], name)
+            if raw[:2] == GZIP_MAGIC:
+                data = raw
+                diff_id = _copy_compressed(io.BytesIO(raw), io.BytesIO())[2]
+            else:
+                diff_id = digest_of(raw)
+                buffer = io.BytesIO()
+                gzip_stream(io.BytesIO(raw), buffer.write, level=level, threads=1)
+                data = buffer.getvalue()
             blob = LocalBlob(DOCKER_LAYER_GZIP, digest_of(data), len(data), data=data)
         else:
             raise ShipstepError(f"`docker save` output lacks the layer {name}.")

@@ -83,3 +83,14 @@ def test_no_aws_credentials(
     with pytest.raises(ShipstepError) as caught:
         EcrCredentials().credentials(HOST)
     assert "no AWS credentials" in caught.value.message
+
+
+def test_unreachable_control_plane(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shipstep.oci.ecr_repository import RepositorySettings, ensure_repository
+    from tests.fixtures.services import free_port
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    ecr = ecr_client("eu-west-1", f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(ShipstepError) as caught:
+        ensure_repository(ecr, "team/app", RepositorySettings())
+    assert "unreachable" in caught.value.message

@@ -46,3 +46,31 @@ def test_client_errors_are_not_retried(registry_proxy: RegistryProxy) -> None:
     with pytest.raises(ShipstepError):
         client.get_manifest(parse_reference(f"{registry_proxy.host}/app/x:1"))
     assert sleeps == []
+
+
+def test_oversized_manifest_is_refused(registry_proxy: RegistryProxy) -> None:
+    from shipstep.oci.manifest import OCI_MANIFEST, encode_json
+
+    client, _ = client_with_clock()
+    ref = parse_reference(f"{registry_proxy.host}/app/huge:1")
+    # a valid manifest padded past the 4 MiB limit with an annotation
+    big = encode_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.empty.v1+json",
+                "digest": "sha256:" + "4" * 64,
+                "size": 2,
+            },
+            "layers": [],
+            "annotations": {"pad": "x" * (4 << 20)},
+        }
+    )
+    # a registry answering it (distribution would not store it: the proxy answers)
+    registry_proxy.fail(
+        "GET", r"/manifests/1$", status=200, body=big, headers={"Content-Type": OCI_MANIFEST}
+    )
+    with pytest.raises(ShipstepError) as caught:
+        client.get_manifest(ref)
+    assert "larger than 4 MiB" in caught.value.message

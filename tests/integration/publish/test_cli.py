@@ -10,7 +10,7 @@ import pytest
 from shipstep.cli import cli
 from shipstep.cli._app import run_cli
 from tests.fixtures.images import ImageFactory
-from tests.fixtures.registry import Registry
+from tests.fixtures.registry import Registry, RegistryFactory
 from tests.fixtures.registry_proxy import RegistryProxy
 from tests.integration.publish.helpers import ECR_HOST, unique
 
@@ -48,6 +48,10 @@ def run(
         (["--to", "reg.io/app:1", "--image", "x", "--registry-endpoint", "reg.io"], "HOST=URL"),
         (["--to", "reg.io/app:1", "--image", "x", "--with-signatures"], "--from copies only"),
         (["--to", "reg.io/app:1", "--image", "x", "--username", "u"], "go together"),
+        (
+            ["--to", f"{ECR_HOST}/a:1", "--image", "x", "--immutable-exclusion", "v1/*"],
+            "Invalid --immutable-exclusion",
+        ),
     ],
 )
 def test_bad_input_exits_2_without_traceback(
@@ -148,3 +152,33 @@ def test_github_action_inputs_and_ecr_endpoint_env(
     assert "tags<<" in written and "v1\nlatest\nstable" in written
     assert f"ECR repository {repo}: created" in out
     assert "### publish: pushed" in (tmp_path / "summary").read_text()
+
+
+def test_ecr_token_is_masked_in_github_logs(
+    capsys: pytest.CaptureFixture[str],
+    make_registry: RegistryFactory,
+    aws_endpoint: str,
+    make_image: ImageFactory,
+    tmp_path: Path,
+) -> None:
+    upstream = make_registry(username="AWS", password="123456789012-auth-token")
+    proxy = RegistryProxy(upstream)
+    proxy.ecr = (aws_endpoint, "eu-west-1")
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "INPUT_IMAGE": make_image(),
+        "INPUT_TO": f"{ECR_HOST}/{unique('masked')}:1",
+        "INPUT_REGISTRY-ENDPOINT": f"{ECR_HOST}={proxy.url}",
+        "INPUT_DOCKER-CONFIG": str(tmp_path / "none.json"),
+    }
+    try:
+        code, out, err = run(capsys, ["publish"], env)
+    finally:
+        proxy.stop()
+    assert code == 0, err
+    assert "::add-mask::123456789012-auth-token" in out + err
+    lines = (out + err).splitlines()
+    assert all(
+        "123456789012-auth-token" not in line or line.startswith("::add-mask::") for line in lines
+    )

@@ -162,3 +162,24 @@ def test_copy_from_missing_source(registry: Registry) -> None:
     with pytest.raises(RegistryError) as caught:
         run_publish(source=f"{registry.host}/{unique('none')}:1", to=f"{registry.host}/x:1")
     assert "not found" in caught.value.message
+
+
+def test_corrupt_source_blob_is_not_copied(
+    make_registry: RegistryFactory, registry: Registry
+) -> None:
+    from shipstep.oci.client import DigestMismatch
+
+    source_registry = make_registry()
+    client = RegistryClient()
+    src = parse_reference(f"{source_registry.host}/{unique('src')}:1")
+    digest, _ = push_platform_image(client, src, "amd64")
+    client.put_manifest(src, client.get_manifest(src.with_digest(digest))[0], OCI_MANIFEST)
+    layer = Manifest.parse(client.get_manifest(src)[0]).layers[0]
+    hexdigest = layer.digest.split(":")[1]
+    stored = next(source_registry.storage.rglob(f"blobs/sha256/{hexdigest[:2]}/{hexdigest}/data"))
+    stored.write_bytes(os.urandom(layer.size))
+    dest = parse_reference(f"{registry.host}/{unique('dest')}:1")
+    with pytest.raises(DigestMismatch):
+        run_publish(source=str(src), to=str(dest))
+    assert client.manifest_digest(dest) is None
+    assert not client.blob_exists(dest, layer.digest)

@@ -14,6 +14,7 @@ from shipstep.errors import InputError
 from shipstep.oci.ecr_repository import RepositorySettings
 from shipstep.steps.publish import ImmutableTagError
 from tests.fixtures.images import ImageFactory
+from tests.fixtures.registry import RegistryFactory
 from tests.fixtures.registry_proxy import RegistryProxy
 from tests.integration.publish.helpers import ECR_HOST, run_publish, skopeo_inspect, unique
 
@@ -107,8 +108,13 @@ def test_immutable_tag_conflict_is_refused_before_upload(
         run_publish(image=second, to=to, registry_endpoints=endpoints, repository=settings)
     assert "immutable" in caught.value.message and published.digest in caught.value.message
     assert ecr_proxy.count("PATCH") == patches_before  # nothing uploaded
-    # the same image again is fine
+    # the same image again is fine, also with a new first tag
     assert run_publish(image=first, to=to, registry_endpoints=endpoints).operation == "unchanged"
+    more = run_publish(
+        image=first, to=f"{ECR_HOST}/{repo}:hotfix", tags=["release"], registry_endpoints=endpoints
+    )
+    assert more.digest == published.digest
+    assert more.tag_operations == {"hotfix": "created", "release": "unchanged"}
 
 
 def test_immutable_tag_refused_by_the_registry(
@@ -227,3 +233,61 @@ def test_bad_source_creates_no_repository(ecr_proxy: RegistryProxy, aws_endpoint
         )
     names = [r["repositoryName"] for r in ecr(aws_endpoint).describe_repositories()["repositories"]]
     assert repo not in names
+
+
+def test_scan_gate_on_an_unscannable_artifact(
+    ecr_proxy: RegistryProxy, aws_endpoint: str, make_image: ImageFactory
+) -> None:
+    """ECR reports signatures and other artifacts as UNSUPPORTED_IMAGE: not a failure.
+    (The answer is set through moto's documented scan-results API.)"""
+    import requests
+
+    repo = unique("artifact")
+    requests.post(
+        f"{aws_endpoint}/moto-api/static/ecr/scan-finding-results",
+        json={
+            "region": "eu-west-1",
+            "results": [
+                {
+                    "registryId": "123456789012",
+                    "repositoryName": repo,
+                    "imageId": {},
+                    "imageScanStatus": {
+                        "status": "UNSUPPORTED_IMAGE",
+                        "description": "The operating system and/or package manager are not supported.",
+                    },
+                }
+            ],
+        },
+        timeout=10,
+    ).raise_for_status()
+    result = run_publish(
+        image=make_image(files={"sig": "x"}),
+        to=f"{ECR_HOST}/{repo}:sha256-abc.sig",
+        registry_endpoints={ECR_HOST: ecr_proxy.url},
+        scan_gate="LOW",
+    )
+    assert result.succeeded
+    assert result.scan is not None and result.scan.status == "NOT_SCANNABLE"
+    assert "not scannable" in result.text()
+
+
+def test_ecr_login_token_authenticates_to_the_registry(
+    make_registry: RegistryFactory, aws_endpoint: str, make_image: ImageFactory, tmp_path: Path
+) -> None:
+    """The registry demands the password GetAuthorizationToken returns (moto's
+    token for the account), so the push succeeds only through the ECR login."""
+    upstream = make_registry(username="AWS", password="123456789012-auth-token")
+    proxy = RegistryProxy(upstream)
+    proxy.ecr = (aws_endpoint, "eu-west-1")
+    try:
+        result = run_publish(
+            image=make_image(files={"login.txt": "l"}),
+            to=f"{ECR_HOST}/{unique('login')}:1",
+            registry_endpoints={ECR_HOST: proxy.url},
+            docker_config=tmp_path / "none.json",
+        )
+        assert result.operation == "pushed"
+        assert any(m == "PUT" and s == 201 for m, _, s in proxy.log)
+    finally:
+        proxy.stop()

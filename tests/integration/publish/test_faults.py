@@ -77,16 +77,6 @@ def test_manifest_put_503_is_retried(registry_proxy: RegistryProxy, big_image: s
     assert result.operation == "pushed"
 
 
-def test_retry_after_is_honoured(registry_proxy: RegistryProxy, big_image: str) -> None:
-    from shipstep.oci.transport import _retry_after
-
-    response = requests.Response()
-    response.headers["Retry-After"] = "7"
-    assert _retry_after(response) == 7.0
-    response.headers["Retry-After"] = "Wed, 21 Oct 2015 07:28:00 GMT"
-    assert _retry_after(response) == 0.0
-
-
 def test_digest_mismatch_on_read_back(registry_proxy: RegistryProxy, big_image: str) -> None:
     registry_proxy.corrupt_digest = True
     with pytest.raises(DigestMismatch) as caught:
