@@ -7,8 +7,7 @@ floor no verifier that reads the registry can beat).
 
 Targets (issue #5): warm <= 0.1 x one manifest GET; cold <= 3 round trips.
 
-Run: PYTHONPATH=src:. /work/venv/bin/python bench/sign.py [COUNT]
-(needs Debian's docker-registry).
+Run: .venv/bin/python bench/sign.py [COUNT]  (needs Debian's docker-registry).
 """
 
 from __future__ import annotations
@@ -20,18 +19,22 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
-from cryptography.hazmat.primitives.asymmetric import ec
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
 
-from shipstep.oci.client import RegistryClient
-from shipstep.oci.manifest import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, digest_of, encode_json
-from shipstep.oci.reference import parse_reference
-from shipstep.signing.classic import TrustedKey
-from shipstep.signing.keys import KeySigner
-from shipstep.signing.oci_source import OciSignatureSource
-from shipstep.signing.policy import KeySpec, Policy, Rule, Verifier
-from shipstep.steps.sign import sign_classic
-from tests.fixtures.registry import start_registry
+import requests  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+
+from shipstep.oci.client import RegistryClient  # noqa: E402
+from shipstep.oci.manifest import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, digest_of, encode_json  # noqa: E402
+from shipstep.oci.reference import parse_reference  # noqa: E402
+from shipstep.signing.classic import TrustedKey  # noqa: E402
+from shipstep.signing.keys import KeySigner  # noqa: E402
+from shipstep.signing.oci_source import OciSignatureSource  # noqa: E402
+from shipstep.signing.policy import KeySpec, Policy, Rule, Verifier  # noqa: E402
+from shipstep.steps.sign import sign_classic  # noqa: E402
+from tests.fixtures.registry import start_registry  # noqa: E402
 
 
 def push(client: RegistryClient, host: str, index: int) -> str:

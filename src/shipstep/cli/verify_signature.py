@@ -9,10 +9,10 @@ import click
 
 from shipstep.cli._app import cli_command, emit, state_of
 from shipstep.cli._signing import registry_client, registry_options
-from shipstep.errors import InputError, ShipstepError
+from shipstep.errors import InputError
 
 if TYPE_CHECKING:
-    from sigstore.models import TrustedRoot
+    pass
 
 
 @cli_command(
@@ -121,23 +121,10 @@ def command(
                     f"--key {key}: no such file.",
                     hint="Pass the public key (.pub) written by keygen.",
                 )
+        # Without --trusted-root, Sigstore's public root is fetched when a bundle needs it.
         root = load_trusted_root(trusted_root) if trusted_root else None
-        if identities and root is None:
-            root = _production_trusted_root()
         chosen = Policy.single_rule(list(keys), identities, root)
     client = registry_client(
         state.reporter, registry_username, registry_password, docker_config, insecure_registries
     )
     emit(ctx, verify_signature(client, image, chosen, reporter=state.reporter))
-
-
-def _production_trusted_root() -> TrustedRoot:
-    from sigstore.models import ClientTrustConfig
-
-    try:
-        return ClientTrustConfig.production().trusted_root
-    except Exception as error:  # TUF and network errors of many kinds
-        raise ShipstepError(
-            f"Could not fetch Sigstore's trusted root: {error.__class__.__name__}.",
-            hint="Pass --trusted-root FILE for offline verification.",
-        ) from None
