@@ -223,6 +223,17 @@ class Repo:
         result = self.run("patch-id", "--stable", input=diff).stdout.split()
         return result[0] if result else ""
 
+    def same_change(self, tip: str, commit: str) -> bool:
+        """Whether the branch tip already makes the change `commit` makes:
+        the same patch, or (for a forge that stacks its commits) the same
+        content of the changed files and no other file touched."""
+        if self.patch_id(tip) == self.patch_id(commit):
+            return True
+        ours = self.changed_paths(commit)
+        if not set(self.changed_paths(tip)) <= set(ours):
+            return False
+        return self.run("diff", "--quiet", commit, tip, "--", *ours, check=False).returncode == 0
+
     def push(self, commit: str, branch: str, expected: str | None) -> bool:
         """Point the remote's `branch` at `commit` if it still is at
         `expected` (None: must not exist). False when the lease failed."""

@@ -144,3 +144,16 @@ def iter_files(root: Path, globs: Sequence[Glob]) -> Iterator[str]:
                 rel = prefix + name
                 if any(rx.fullmatch(rel) or rx.fullmatch(rel + "/x") for rx in regexes):
                     inside(root, rel)
+
+
+def missing_link_targets(root: Path, globs: Sequence[Glob]) -> list[str]:
+    """Directories (relative) holding the targets of matched symlinks that
+    are inside the checkout but not checked out (outside a sparse checkout)."""
+    missing: set[str] = set()
+    real_root = root.resolve()
+    for relative in iter_files(root, globs):
+        full = root / relative
+        if full.is_symlink() and not full.exists():
+            target = inside(root, relative)
+            missing.add(target.parent.relative_to(real_root).as_posix())
+    return sorted(missing)

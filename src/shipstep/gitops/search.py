@@ -96,7 +96,12 @@ def write_edits(root: Path, result: SearchResult) -> list[str]:
         source = result.sources[path]
         edits = [edit for found in founds for edit in found.edits]
         new_texts[path] = source.encode(apply_edits(source, edits))
-    # Every file is checked before any is written.
+    # Every file is checked before any is written. A symlink inside the
+    # checkout is written through, and the file it points at is what changed.
+    real_root = root.resolve()
+    written: set[str] = set()
     for path, data in new_texts.items():
-        inside(root, path).write_bytes(data)
-    return sorted(new_texts)
+        real = inside(root, path)
+        real.write_bytes(data)
+        written.add(real.relative_to(real_root).as_posix())
+    return sorted(written)

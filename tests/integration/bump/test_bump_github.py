@@ -406,3 +406,21 @@ def test_signed_commit_with_ssh_key(
         check=False,
     )
     assert verified.returncode == 0, verified.stderr
+
+
+def test_symlink_inside_checkout_commits_the_real_file(
+    git_server: GitServer, github_api: GitHubStandin
+) -> None:
+    files: dict[str, str | bytes] = {
+        "base/pod.yaml": f"apiVersion: v1\nkind: Pod\nspec:\n  containers: [{{name: a, image: {APP}:1}}]\n"
+    }
+    url, bare, forge = make(git_server, github_api, files)
+    work = bare.parent / f".work-{url.rsplit('/', 1)[1][:-4]}"
+    (work / "envs").mkdir()
+    (work / "envs" / "pod.yaml").symlink_to("../base/pod.yaml")
+    git(work, "add", "-A")
+    git(work, "commit", "-m", "link")
+    git(work, "push", "origin", "main")
+    result = bump(inputs(url, paths=("envs/**",)), forge)
+    assert result.operation == "created"
+    assert git(bare, "diff", "--name-only", "main", "shipstep/bump/app") == "base/pod.yaml"
