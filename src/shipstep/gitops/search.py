@@ -46,6 +46,7 @@ def search(
     *,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     reporter: Reporter | None = None,
+    prefilter: bool = True,
 ) -> SearchResult:
     reporter = reporter or NullReporter()
     options = options or SearchOptions()
@@ -72,7 +73,7 @@ def search(
             continue
         seen_real.add(real)
         source = SourceFile.read(relative, real, max_file_bytes)
-        if relative not in target_files and not candidate.search(source.text):
+        if prefilter and relative not in target_files and not candidate.search(source.text):
             continue
         result.files_parsed += 1
         found = _FileSearch(source, spec, options).run()
