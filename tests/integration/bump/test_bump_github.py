@@ -424,3 +424,43 @@ def test_symlink_inside_checkout_commits_the_real_file(
     result = bump(inputs(url, paths=("envs/**",)), forge)
     assert result.operation == "created"
     assert git(bare, "diff", "--name-only", "main", "shipstep/bump/app") == "base/pod.yaml"
+
+
+def test_signed_commit_with_gpg_key(
+    git_server: GitServer,
+    github_api: GitHubStandin,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shipstep.gitops.git import Signing
+
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("GNUPGHOME", str(home))
+    subprocess.run(
+        [
+            "gpg",
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "shipstep <shipstep@users.noreply.github.com>",
+            "ed25519",
+            "sign",
+            "never",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    url, bare, forge = make(git_server, github_api)
+    bump(inputs(url, signing=Signing("openpgp", "shipstep@users.noreply.github.com")), forge)
+    assert "-----BEGIN PGP SIGNATURE-----" in git(bare, "cat-file", "commit", "shipstep/bump/app")
+    verified = subprocess.run(
+        ["git", "verify-commit", "shipstep/bump/app"],
+        cwd=bare,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"GNUPGHOME": str(home), "PATH": "/usr/bin:/bin"},
+    )
+    assert verified.returncode == 0, verified.stderr
