@@ -43,14 +43,7 @@ class SourceFile:
 
     @classmethod
     def read(cls, path: str, real: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> SourceFile:
-        size = real.stat().st_size
-        if size > max_bytes:
-            raise ShipstepError(
-                f"{path} is {size} bytes, more than the limit of {max_bytes} bytes for a config file.",
-                hint="Narrow --path to the manifests holding the image, or raise --max-file-size.",
-                file=path,
-            )
-        return cls.decode(path, real.read_bytes())
+        return cls.decode(path, read_limited(path, str(real), max_bytes))
 
     @classmethod
     def decode(cls, path: str, raw: bytes) -> SourceFile:
@@ -80,6 +73,19 @@ class SourceFile:
     def documents(self) -> list[yaml.Node]:
         """The documents of the file as node trees (empty documents left out)."""
         return [doc for doc in self.composed() if doc is not None]
+
+
+def read_limited(path: str, real: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+    """The bytes of a config file, refusing one larger than `max_bytes`."""
+    with open(real, "rb") as handle:
+        raw = handle.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise ShipstepError(
+            f"{path} is larger than the limit of {max_bytes} bytes for a config file.",
+            hint="Narrow --path to the manifests holding the image, or raise --max-file-size.",
+            file=path,
+        )
+    return raw
 
 
 def compose(path: str, text: str) -> list[yaml.Node | None]:
