@@ -188,6 +188,12 @@ def bump(inputs: BumpInputs, forge: Forge, reporter: Reporter | None = None) -> 
             hint="Use letters, digits, '.', '_', '-' and '/'.",
         )
     branch = _branch(inputs.branch_template, name, spec)
+    if inputs.supersede:
+        _supersede_comment(
+            inputs.supersede_comment,
+            PullRequest(0, "", "", "", "", ""),
+            message.Context(name, "", "", "", "", ""),
+        )
     globs = make_globs(inputs.paths)
     sparse = sparse_directories(globs, [t.path for t in inputs.options.targets])
     url = clone_url(inputs.repo)
@@ -320,6 +326,18 @@ def _undo_branch(
         reporter.log(f"could not clean up {branch}: {error.message}")
 
 
+def _supersede_comment(template: str, pr: PullRequest, ctx: message.Context) -> str:
+    try:
+        return template.format(
+            number=pr.number, url=pr.url, image=ctx.image, reference=ctx.reference
+        )
+    except (KeyError, IndexError, ValueError, AttributeError) as error:
+        raise InputError(
+            f"--supersede-comment {template!r} is malformed ({error}).",
+            hint="Use {number}, {url}, {image} and {reference}.",
+        ) from None
+
+
 def _pull_request(
     inputs: BumpInputs,
     forge: Forge,
@@ -378,9 +396,7 @@ def _pull_request(
                     and marked is not None
                     and marked[0] == name
                 ):
-                    comment = inputs.supersede_comment.format(
-                        number=pr.number, url=pr.url, image=ctx.image, reference=ctx.reference
-                    )
+                    comment = _supersede_comment(inputs.supersede_comment, pr, ctx)
                     forge.close_pull_request(old, comment)
                     outcome.superseded.append(old)
                     reporter.log(f"closed #{old.number}, superseded by #{pr.number}")
