@@ -21,10 +21,9 @@ from tests.fixtures.config_repo import (
     SECOND_REF,
 )
 from tests.fixtures.git import GitServer, git
-from tests.fixtures.github import READ_ONLY_TOKEN, TOKEN, bare_branch_exists, github_api
+from tests.fixtures.github import READ_ONLY_TOKEN, TOKEN, bare_branch_exists
 from tests.github_standin.server import GitHubStandin
 
-__all__ = ["github_api"]
 _names = itertools.count()
 
 pytestmark = pytest.mark.timeout(120)

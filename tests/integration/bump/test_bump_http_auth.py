@@ -11,11 +11,10 @@ from shipstep.progress import RecordingReporter
 from shipstep.steps.bump import BumpInputs, bump
 from tests.fixtures.config_repo import APP, MESSY_FILES, NEW_REF
 from tests.fixtures.git import GitServer, git
-from tests.fixtures.git_http import HttpGitServer, http_git_server
-from tests.fixtures.github import bare_branch_exists, github_api
+from tests.fixtures.git_http import HttpGitServer
+from tests.fixtures.github import bare_branch_exists
 from tests.github_standin.server import GitHubStandin
 
-__all__ = ["github_api", "http_git_server"]
 pytestmark = pytest.mark.timeout(120)
 
 
