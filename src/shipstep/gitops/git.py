@@ -61,7 +61,9 @@ class GitError(ShipstepError):
 
 
 class Repo:
-    """A working copy driven through `git`."""
+    """A working copy driven through `git`. The environment's git
+    configuration applies (CodeBuild's CodeCommit credential helper, SSH
+    agents); given a token, shipstep's helper replaces the configured ones."""
 
     def __init__(
         self, path: Path, *, token: str | None = None, username: str | None = None
@@ -72,7 +74,6 @@ class Repo:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", str(path)),
             "GIT_TERMINAL_PROMPT": "0",
-            "GIT_CONFIG_NOSYSTEM": "1",
             "LC_ALL": "C",
         }
         for name in (
