@@ -463,3 +463,36 @@ def test_signed_commit_with_gpg_key(
         env={"GNUPGHOME": str(home), "PATH": "/usr/bin:/bin"},
     )
     assert verified.returncode == 0, verified.stderr
+
+
+def test_standin_merges_into_the_real_repository(
+    git_server: GitServer, github_api: GitHubStandin
+) -> None:
+    import requests
+
+    from tests.fixtures.github import bare_merge
+
+    url, bare, forge = make(git_server, github_api)
+    state = github_api.state.repos[forge.repository]
+    state.merge = bare_merge(bare)  # type: ignore[assignment]
+    result = bump(inputs(url), forge)
+    assert result.pull_request is not None
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    merged = requests.put(
+        f"{github_api.url}/repos/{forge.repository}/pulls/1/merge",
+        json={"merge_method": "squash"},
+        headers=headers,
+        timeout=10,
+    )
+    assert merged.status_code == 200, merged.text
+    assert git(bare, "rev-parse", "main") == merged.json()["sha"]
+    assert NEW_REF in git(bare, "show", "main:pods/pod.yml")
+    again = requests.put(
+        f"{github_api.url}/repos/{forge.repository}/pulls/1/merge",
+        json={},
+        headers=headers,
+        timeout=10,
+    )
+    assert again.status_code == 405
+    # Re-running the bump after the merge: the base holds the new reference.
+    assert bump(inputs(url), forge).operation == "unchanged"
