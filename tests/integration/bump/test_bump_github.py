@@ -21,10 +21,9 @@ from tests.fixtures.config_repo import (
     SECOND_REF,
 )
 from tests.fixtures.git import GitServer, git
-from tests.fixtures.github import READ_ONLY_TOKEN, TOKEN, bare_branch_exists, github_api
+from tests.fixtures.github import READ_ONLY_TOKEN, TOKEN, bare_branch_exists
 from tests.github_standin.server import GitHubStandin
 
-__all__ = ["github_api"]
 _names = itertools.count()
 
 pytestmark = pytest.mark.timeout(120)
@@ -406,3 +405,94 @@ def test_signed_commit_with_ssh_key(
         check=False,
     )
     assert verified.returncode == 0, verified.stderr
+
+
+def test_symlink_inside_checkout_commits_the_real_file(
+    git_server: GitServer, github_api: GitHubStandin
+) -> None:
+    files: dict[str, str | bytes] = {
+        "base/pod.yaml": f"apiVersion: v1\nkind: Pod\nspec:\n  containers: [{{name: a, image: {APP}:1}}]\n"
+    }
+    url, bare, forge = make(git_server, github_api, files)
+    work = bare.parent / f".work-{url.rsplit('/', 1)[1][:-4]}"
+    (work / "envs").mkdir()
+    (work / "envs" / "pod.yaml").symlink_to("../base/pod.yaml")
+    git(work, "add", "-A")
+    git(work, "commit", "-m", "link")
+    git(work, "push", "origin", "main")
+    result = bump(inputs(url, paths=("envs/**",)), forge)
+    assert result.operation == "created"
+    assert git(bare, "diff", "--name-only", "main", "shipstep/bump/app") == "base/pod.yaml"
+
+
+def test_signed_commit_with_gpg_key(
+    git_server: GitServer,
+    github_api: GitHubStandin,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shipstep.gitops.git import Signing
+
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("GNUPGHOME", str(home))
+    subprocess.run(
+        [
+            "gpg",
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "shipstep <shipstep@users.noreply.github.com>",
+            "ed25519",
+            "sign",
+            "never",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    url, bare, forge = make(git_server, github_api)
+    bump(inputs(url, signing=Signing("openpgp", "shipstep@users.noreply.github.com")), forge)
+    assert "-----BEGIN PGP SIGNATURE-----" in git(bare, "cat-file", "commit", "shipstep/bump/app")
+    verified = subprocess.run(
+        ["git", "verify-commit", "shipstep/bump/app"],
+        cwd=bare,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"GNUPGHOME": str(home), "PATH": "/usr/bin:/bin"},
+    )
+    assert verified.returncode == 0, verified.stderr
+
+
+def test_standin_merges_into_the_real_repository(
+    git_server: GitServer, github_api: GitHubStandin
+) -> None:
+    import requests
+
+    from tests.fixtures.github import bare_merge
+
+    url, bare, forge = make(git_server, github_api)
+    state = github_api.state.repos[forge.repository]
+    state.merge = bare_merge(bare)  # type: ignore[assignment]
+    result = bump(inputs(url), forge)
+    assert result.pull_request is not None
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    merged = requests.put(
+        f"{github_api.url}/repos/{forge.repository}/pulls/1/merge",
+        json={"merge_method": "squash"},
+        headers=headers,
+        timeout=10,
+    )
+    assert merged.status_code == 200, merged.text
+    assert git(bare, "rev-parse", "main") == merged.json()["sha"]
+    assert NEW_REF in git(bare, "show", "main:pods/pod.yml")
+    again = requests.put(
+        f"{github_api.url}/repos/{forge.repository}/pulls/1/merge",
+        json={},
+        headers=headers,
+        timeout=10,
+    )
+    assert again.status_code == 405
+    # Re-running the bump after the merge: the base holds the new reference.
+    assert bump(inputs(url), forge).operation == "unchanged"

@@ -172,7 +172,7 @@ def test_symlink_inside_is_followed_once(tmp_path: Path) -> None:
 
 def test_size_limit(tmp_path: Path) -> None:
     root = repo(tmp_path, {"big.yaml": "a: " + "x" * 2000 + f"\nimage: {APP}:1\n"})
-    with pytest.raises(ShipstepError, match="more than the limit"):
+    with pytest.raises(ShipstepError, match="larger than the limit"):
         search(root, SPEC, make_globs([]), max_file_bytes=1000)
 
 

@@ -1,4 +1,5 @@
-"""The CodeCommit forge through botocore's Stubber (moto has no PR API)."""
+"""The CodeCommit forge through botocore's Stubber (moto has no PR API), and
+the whole bump step with it (clone from a real git daemon)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from botocore.stub import Stubber
 from shipstep.errors import ShipstepError
 from shipstep.forges.codecommit import CodeCommitForge
 from shipstep.forges.interface import PullRequest
+from tests.fixtures.git import GitServer
 
 pytestmark = pytest.mark.timeout(30)
 BASE, TIP, NEW = "a" * 40, "b" * 40, "c" * 40
@@ -169,3 +171,70 @@ def test_close_with_comment_and_errors() -> None:
         assert caught.value.title == "Authentication refused"
         with pytest.raises(ShipstepError, match="no labels"):
             forge.add_labels(PullRequest(3, "u", "old", "main", "t", "d"), ["x"])
+
+
+def test_bump_flow_with_codecommit(git_server: GitServer) -> None:
+    """The whole step: clone with git, branch + commit + PR through the API."""
+    from botocore.stub import ANY
+
+    from shipstep.steps.bump import BumpInputs, bump
+    from tests.fixtures.config_repo import APP, NEW_REF
+
+    server = git_server  # a real git daemon for the clone
+    files = {
+        "envs/prod/app.yaml": f"apiVersion: v1\nkind: Pod\nspec:\n  containers: [{{name: a, image: {APP}:1.0}}]\n"
+    }
+    server.create_repo("cc-config", files)
+    c, stub = client()
+    stub.add_client_error("get_branch", "BranchDoesNotExistException")
+    stub.add_response(
+        "create_branch",
+        {},
+        {"repositoryName": "config", "branchName": "shipstep/bump/app", "commitId": ANY},
+    )
+    stub.add_response(
+        "create_commit",
+        {"commitId": NEW},
+        {
+            "repositoryName": "config",
+            "branchName": "shipstep/bump/app",
+            "parentCommitId": ANY,
+            "authorName": "shipstep",
+            "email": "shipstep@users.noreply.github.com",
+            "commitMessage": ANY,
+            "putFiles": [
+                {
+                    "filePath": "envs/prod/app.yaml",
+                    "fileContent": files["envs/prod/app.yaml"]
+                    .replace(f"{APP}:1.0", NEW_REF)
+                    .encode(),
+                }
+            ],
+        },
+    )
+    stub.add_response(
+        "list_pull_requests",
+        {"pullRequestIds": []},
+        {"repositoryName": "config", "pullRequestStatus": "OPEN"},
+    )
+    stub.add_response(
+        "create_pull_request",
+        {"pullRequest": pr_payload("11", "shipstep/bump/app")},
+        {
+            "title": ANY,
+            "description": ANY,
+            "targets": [
+                {
+                    "repositoryName": "config",
+                    "sourceReference": "shipstep/bump/app",
+                    "destinationReference": "main",
+                }
+            ],
+        },
+    )
+    with stub:
+        forge = CodeCommitForge("config", region="eu-west-1", client=c)
+        result = bump(BumpInputs(repo=server.url("cc-config"), image=APP, to=NEW_REF), forge)
+    stub.assert_no_pending_responses()
+    assert result.operation == "created" and result.commit == NEW
+    assert result.outputs()["pr-number"] == 11
