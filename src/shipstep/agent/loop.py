@@ -41,6 +41,9 @@ class Outcome:
     reason: str = ""
     report: SyncReport | None = None
     unhealthy: list[str] = field(default_factory=list)
+    refused_head: str | None = (
+        None  # the head commit, when it is refused (`revision` stays applied)
+    )
 
 
 class Agent:
@@ -175,7 +178,14 @@ class Agent:
         self.ready = True
         if dry_run:
             return Outcome(target.revision, "dry-run", report=report)
-        return self._record(target, candidate is not None, report)
+        outcome = self._record(target, candidate is not None, report)
+        if self.refused is not None and self.refused == head:
+            outcome.refused_head = head
+            refusal = self.status.current().get("reason", "")
+            outcome.reason = "\n".join(
+                x for x in (f"revision {head} refused:", refusal, outcome.reason) if x
+            )
+        return outcome
 
     def _record(self, target: Desired, is_new: bool, report: SyncReport) -> Outcome:
         for r in report.apply.results:
