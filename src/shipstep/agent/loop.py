@@ -181,9 +181,9 @@ class Agent:
         outcome = self._record(target, candidate is not None, report)
         if self.refused is not None and self.refused == head:
             outcome.refused_head = head
-            refusal = self.status.current().get("reason", "")
+            why = self.status.current().get("reason", "")
             outcome.reason = "\n".join(
-                x for x in (f"revision {head} refused:", refusal, outcome.reason) if x
+                x for x in (f"revision {head} refused:", why, outcome.reason) if x
             )
         return outcome
 
