@@ -123,8 +123,14 @@ class Engine:
         problems = self.gate.check(m for m, _ in validated.objects)
         if problems:
             raise Refused(problems)
-        prepared = {m.id: prepare(m.obj, self.config) for m, _ in validated.objects}
-        return Desired(revision, validated.objects, prepared)
+        # Keep only the prepared copies (the rendered dicts are dropped): a
+        # revision of thousands of objects is held once, not twice.
+        objects = [
+            (Manifest(prepare(m.obj, self.config, in_place=True), m.source), info)
+            for m, info in validated.objects
+        ]
+        prepared = {m.id: m.obj for m, _ in objects}
+        return Desired(revision, objects, prepared)
 
     # -- cluster state ---------------------------------------------------------
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shipstep.agent.config import AgentConfig
+from shipstep.agent.config import OWNER_LABEL, AgentConfig
 from shipstep.agent.engine import Desired, Engine, Refused, SyncReport
 from shipstep.agent.health import FAILED as HEALTH_FAILED
 from shipstep.agent.health import health
@@ -250,24 +250,33 @@ class Agent:
             m.id.group_kind: info for m, info in desired.objects if m.id.group_kind in WORKLOADS
         }
         wanted = {m.id for m, _ in desired.objects if m.id.group_kind in WORKLOADS}
+        # With allowed namespaces the RBAC is namespaced: list per namespace.
+        scopes = (
+            sorted({oid.namespace for oid in wanted}) if self.config.allowed_namespaces else [""]
+        )
         deadline = time.monotonic() + timeout
         while True:
             pending: list[str] = []
             failed: list[str] = []
             seen: set[ObjectId] = set()
-            for info in kinds.values():
+            live = [
+                obj
+                for info in kinds.values()
+                for namespace in scopes
                 for obj in self.engine.cluster.list(
-                    info, label_selector=f"shipstep.dev/agent={self.config.name}"
-                ):
-                    oid = ObjectId.of(obj)
-                    if oid not in wanted:
-                        continue
-                    seen.add(oid)
-                    verdict = health(obj)
-                    if verdict.status == HEALTH_FAILED:
-                        failed.append(f"{oid}: unhealthy: {verdict.message}")
-                    elif verdict.status != "Current":
-                        pending.append(f"{oid}: not ready after {timeout:.0f}s: {verdict.message}")
+                    info, label_selector=f"{OWNER_LABEL}={self.config.name}", namespace=namespace
+                )
+            ]
+            for obj in live:
+                oid = ObjectId.of(obj)
+                if oid not in wanted:
+                    continue
+                seen.add(oid)
+                verdict = health(obj)
+                if verdict.status == HEALTH_FAILED:
+                    failed.append(f"{oid}: unhealthy: {verdict.message}")
+                elif verdict.status != "Current":
+                    pending.append(f"{oid}: not ready after {timeout:.0f}s: {verdict.message}")
             pending += [f"{oid}: not found" for oid in sorted(wanted - seen)]
             if failed or not pending:
                 return failed
