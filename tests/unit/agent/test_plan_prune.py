@@ -167,3 +167,14 @@ def test_inventory_round_trip() -> None:
     again = Inventory.from_data(inv.to_data())
     assert again == inv and again.known == {entry("a"), entry("n", "Namespace"), entry("p")}
     assert Inventory.from_data(None) == Inventory()
+
+
+def test_namespace_holding_desired_objects_is_never_pruned() -> None:
+    previous = {entry("ns1", "Namespace"), entry("ns2", "Namespace"), entry("a")}
+    desired = {ObjectId("", "ConfigMap", "ns1", "a2"), entry("a").id}
+    live = live_map(owned("ns1", "Namespace"), owned("ns2", "Namespace"), owned("a"))
+    plan = plan_prune(previous, desired, live, set(), cfg(prune_allow_mass=True))
+    assert [e.name for e, _ in plan.delete] == ["ns2"]
+    assert [(e.name, why) for e, why in plan.keep] == [
+        ("ns1", "the namespace still holds desired objects")
+    ]
