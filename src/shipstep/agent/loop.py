@@ -234,6 +234,10 @@ class Agent:
             counts=counts,
         ):
             self.status.event("Applied", f"{target.revision[:12]}: {report.counts()}")
+            if report.prune.blocked:
+                self.status.event("PruneBlocked", report.prune.blocked, warning=True)
+            for oid, message in report.prune_failed:
+                self.status.event("PruneFailed", f"{oid}: {message}", warning=True)
         if report.drift:
             self.status.event(
                 "DriftCorrected", f"{report.drift} object(s) re-applied after drift", warning=True

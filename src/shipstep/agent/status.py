@@ -21,7 +21,8 @@ started and did not complete (an API error, a conflict, a CRD that never
 became Established, or an unhealthy rollout when health waiting is on).
 The ConfigMap is written only when something changed, never on a no-op
 reconcile. Each change also emits a Kubernetes Event on the ConfigMap
-(reasons `Applied`, `Failed`, `Refused`, `DriftCorrected`, `PruneBlocked`).
+(reasons `Applied`, `Failed`, `Refused`, `DriftCorrected`, `PruneBlocked`,
+`PruneFailed`).
 """
 
 from __future__ import annotations

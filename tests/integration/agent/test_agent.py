@@ -166,6 +166,16 @@ def test_mass_prune_needs_override(cluster: Any, repo: ConfigRepo, tmp_path: Pat
     outcome = agent.reconcile()
     assert outcome.result == "applied"
     assert "prune blocked" in outcome.reason and "3 of 4" in outcome.reason
+    blocked = [
+        e
+        for e in cluster.objects("v1", "Event", "shipstep-system")
+        if e["reason"] == "PruneBlocked"
+    ]
+    assert (
+        len(blocked) == 1
+        and blocked[0]["type"] == "Warning"
+        and "--prune-allow-mass" in blocked[0]["message"]
+    )
     assert names(cluster) >= {"a", "b", "c"}
     assert len(inventory(cluster)["objects"]) == 4  # the candidates stay
     override = make_agent(
