@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,31 +162,47 @@ class Engine:
     def _list_live(
         self, kinds: dict[tuple[str, str], ResourceInfo], namespaces: set[str]
     ) -> tuple[dict[ObjectId, Obj], set[tuple[str, str]]]:
-        """Agent-labelled live objects of the kinds, and the kinds that could not be listed."""
-        live: dict[ObjectId, Obj] = {}
-        unlisted: set[tuple[str, str]] = set()
+        """Agent-labelled live objects of the kinds (one LIST per kind, or per
+        kind and namespace with allowed namespaces, run in parallel), and the
+        kinds that could not be listed."""
         selector = f"{OWNER_LABEL}={self.config.name}"
-        for group_kind, info in sorted(kinds.items()):
+        known = self.discovery()
+
+        def one(
+            item: tuple[tuple[str, str], ResourceInfo],
+        ) -> tuple[tuple[str, str], list[Obj] | None]:
+            group_kind, info = item
             scopes = (
                 sorted(namespaces) if info.namespaced and self.config.allowed_namespaces else [""]
             )
             try:
-                for namespace in scopes:
-                    for obj in self.cluster.list(
-                        info, label_selector=selector, namespace=namespace
-                    ):
-                        live[ObjectId.of(obj)] = obj
+                return group_kind, [
+                    obj
+                    for ns in scopes
+                    for obj in self.cluster.list(info, label_selector=selector, namespace=ns)
+                ]
             except KubeError as error:
-                if error.status == 404 and (info.api_version, info.kind) not in self.discovery():
-                    continue  # a kind the revision's own CRD adds: nothing exists yet
+                if error.status == 404 and (info.api_version, info.kind) not in known:
+                    return group_kind, []  # a kind the revision's own CRD adds: nothing exists yet
                 if error.status in (403, 404, 405):
-                    unlisted.add(group_kind)
                     log.warning(
                         "cannot list kind",
                         extra={"fields": {"kind": info.kind, "error": error.message}},
                     )
-                    continue
+                    return group_kind, None
                 raise
+
+        live: dict[ObjectId, Obj] = {}
+        unlisted: set[tuple[str, str]] = set()
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(self.config.apply_concurrency, len(kinds)))
+        ) as pool:
+            for group_kind, objs in pool.map(one, sorted(kinds.items())):
+                if objs is None:
+                    unlisted.add(group_kind)
+                    continue
+                for obj in objs:
+                    live[ObjectId.of(obj)] = obj
         return live, unlisted
 
     # -- the sync --------------------------------------------------------------

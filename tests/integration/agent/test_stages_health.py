@@ -77,7 +77,7 @@ def test_namespaces_and_crds_first_waiting_until_established(
             "manifests/z-infra.yaml": docs(namespace("team"), CRD),
         },
     )
-    cluster.knobs.crd_establish_delay = 1.5  # creationTimestamp has whole seconds
+    cluster.knobs.crd_establish_delay = 3.0  # creationTimestamp has whole seconds
     config = make_config(
         repo.url,
         tmp_path / "w",
