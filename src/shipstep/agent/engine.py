@@ -15,7 +15,7 @@ from shipstep.agent.apply import CREATED, FAILED, ApplyReport, ObjectResult, app
 from shipstep.agent.config import OWNER_LABEL, AgentConfig
 from shipstep.agent.inventory import Entry, Inventory
 from shipstep.agent.kube import CONFIG_MAP, Cluster, KubeError
-from shipstep.agent.objects import Manifest, Obj, ObjectId
+from shipstep.agent.objects import Manifest, Obj, ObjectId, slim
 from shipstep.agent.plan import CREATE, DRIFT, Plan, make_plan, prepare
 from shipstep.agent.policy import Gate
 from shipstep.agent.prune import PrunePlan, plan_prune
@@ -160,7 +160,10 @@ class Engine:
         self.cluster.apply(CONFIG_MAP, body, self.config.field_manager, True)
 
     def _list_live(
-        self, kinds: dict[tuple[str, str], ResourceInfo], namespaces: set[str]
+        self,
+        kinds: dict[tuple[str, str], ResourceInfo],
+        namespaces: set[str],
+        wanted: dict[ObjectId, Obj] | None = None,
     ) -> tuple[dict[ObjectId, Obj], set[tuple[str, str]]]:
         """Agent-labelled live objects of the kinds (one LIST per kind, or per
         kind and namespace with allowed namespaces, run in parallel), and the
@@ -176,11 +179,14 @@ class Engine:
                 sorted(namespaces) if info.namespaced and self.config.allowed_namespaces else [""]
             )
             try:
-                return group_kind, [
-                    obj
-                    for ns in scopes
-                    for obj in self.cluster.list(info, label_selector=selector, namespace=ns)
-                ]
+                found: list[Obj] = []
+                for ns in scopes:
+                    # Slimmed as it arrives: a full LIST answer is not kept.
+                    found.extend(
+                        slim(obj, wanted.get(ObjectId.of(obj))) if wanted is not None else obj
+                        for obj in self.cluster.list(info, label_selector=selector, namespace=ns)
+                    )
+                return group_kind, found
             except KubeError as error:
                 if error.status == 404 and (info.api_version, info.kind) not in known:
                     return group_kind, []  # a kind the revision's own CRD adds: nothing exists yet
@@ -202,7 +208,8 @@ class Engine:
                     unlisted.add(group_kind)
                     continue
                 for obj in objs:
-                    live[ObjectId.of(obj)] = obj
+                    oid = ObjectId.of(obj)
+                    live[oid] = obj
         return live, unlisted
 
     # -- the sync --------------------------------------------------------------
@@ -238,7 +245,7 @@ class Engine:
                 kinds[entry.id.group_kind] = found
             if entry.namespace:
                 namespaces.add(entry.namespace)
-        live, unlisted = self._list_live(kinds, namespaces)
+        live, unlisted = self._list_live(kinds, namespaces, desired.prepared)
         if unlisted & {m.id.group_kind for m, _ in desired.objects}:
             raise ShipstepError(
                 "Cannot list kinds the revision applies: "

@@ -178,3 +178,23 @@ def test_namespace_holding_desired_objects_is_never_pruned() -> None:
     assert [(e.name, why) for e, why in plan.keep] == [
         ("ns1", "the namespace still holds desired objects")
     ]
+
+
+def test_slim_live_objects_decide_like_the_full_ones() -> None:
+    from shipstep.agent.objects import slim
+    from shipstep.agent.plan import decide
+
+    config = cfg()
+    desired = prepare(cm("a"), config)
+    full = live_of(desired)
+    full["metadata"]["labels"]["extra"] = "x"
+    full["status"] = {"big": list(range(100))}
+    small = slim(full, desired)
+    assert "managedFields" not in small["metadata"] and "status" not in small
+    assert small["metadata"]["uid"] == "u-1" and small["metadata"]["labels"]["extra"] == "x"
+    assert decide(desired, small) == decide(desired, full) == UNCHANGED
+    full["data"]["k"] = "edited"
+    assert decide(desired, slim(full, desired)) == DRIFT
+    del full["data"]
+    assert decide(desired, slim(full, desired)) == DRIFT
+    assert set(slim(full, None)) == {"apiVersion", "kind", "metadata"}
