@@ -274,7 +274,7 @@ def test_two_replicas_never_apply_at_once(cluster: Any, git_server: Any, tmp_pat
             "shipstep-system",
             "shipstep-leader",
             identity=name,
-            lease_seconds=2,
+            lease_seconds=6,  # renewals every 2 s keep it even on a loaded machine
         )
         outcomes: list[Any] = []
         replicas.append(
