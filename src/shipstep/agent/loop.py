@@ -292,10 +292,14 @@ class Agent:
 
     def run(self, on_outcome: Callable[[Outcome], None] | None = None) -> None:
         """Reconcile every interval, or at once when the webhook triggers."""
+        was_leading = False
         while not self.stop.is_set():
             if self.elector is not None:
                 leading = self.elector.leading
                 self.metrics.leader.set(1 if leading else 0)
+                if leading and not was_leading:
+                    self.status.invalidate()  # the previous leader may have written it
+                was_leading = leading
                 if not leading:
                     self.heartbeat = time.monotonic()
                     self.trigger.wait(min(self.config.interval_seconds, 1.0))

@@ -95,6 +95,10 @@ class StatusWriter:
             self._current = dict((live or {}).get("data") or {})
         return self._current
 
+    def invalidate(self) -> None:
+        """Read the ConfigMap again before the next write (another replica may have written it)."""
+        self._current = None
+
     def record(
         self,
         *,
