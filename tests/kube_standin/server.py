@@ -174,9 +174,13 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, listing)
         namespace, plural, name, sub = _split_resource(group, rest)
         rtype = store.registry.find(group, version, plural)
-        if rtype is None or (namespace and not rtype.namespaced) or sub not in ("", "status"):
+        if (
+            rtype is None
+            or (namespace and not rtype.namespaced)
+            or sub not in ("", "status", "scale")
+        ):
             raise _no_route()
-        if sub == "status" and not rtype.status:
+        if (sub == "status" and not rtype.status) or (sub == "scale" and not rtype.scale):
             raise _no_route()
         return self._serve(store, rtype, method, namespace, name, sub, query, raw, content_type)
 
@@ -208,6 +212,10 @@ class Handler(BaseHTTPRequestHandler):
             raise errors.method_not_allowed(method, rtype.plural)
         if verb == "watch":
             return self._watch(store, rtype, namespace or None, q)
+        if sub == "scale":
+            return self._scale(
+                store, rtype, verb, namespace, name, raw, content_type, manager, dry_run
+            )
         if verb == "list":
             items, rv = store.list(
                 rtype, namespace or None, q.get("labelSelector", ""), q.get("fieldSelector", "")
@@ -307,6 +315,56 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, _list_body(rtype, deleted_items, str(store.rv), {}))
         raise errors.method_not_allowed(method, rtype.plural)
 
+    def _scale(
+        self,
+        store: Store,
+        rtype: ResourceType,
+        verb: str,
+        namespace: str,
+        name: str,
+        raw: bytes,
+        content_type: str,
+        manager: str,
+        dry_run: bool,
+    ) -> int:
+        """The `/scale` subresource: an autoscaling/v1 Scale view of spec.replicas."""
+        current = scale_of(store.get(rtype, namespace, name))
+        if verb == "get":
+            return self._send(200, current)
+        if verb == "update":
+            wanted = _parse(raw, content_type)
+        elif verb == "patch":
+            body = _parse(raw, "application/json")
+            if content_type == patches.JSON_PATCH:
+                wanted = patches.json_patch(current, body)
+            elif content_type in (patches.MERGE_PATCH, patches.STRATEGIC_PATCH):
+                wanted = patches.merge_patch(current, body)
+            else:
+                raise errors.unsupported_media_type(content_type)
+        else:
+            raise errors.method_not_allowed(self.command, f"{rtype.plural}/scale")
+        replicas = (wanted.get("spec") or {}).get("replicas") if isinstance(wanted, dict) else None
+        if not isinstance(replicas, int) or replicas < 0:
+            raise errors.invalid(
+                rtype,
+                name,
+                [
+                    (
+                        "FieldValueInvalid",
+                        "spec.replicas",
+                        f"Invalid value: {replicas}: must be greater than or equal to 0",
+                    )
+                ],
+            )
+        merge: dict[str, Any] = {"spec": {"replicas": replicas}}
+        wanted_rv = (wanted.get("metadata") or {}).get("resourceVersion")
+        if wanted_rv:
+            merge["metadata"] = {"resourceVersion": wanted_rv}
+        updated = store.patch(
+            rtype, namespace, name, patches.MERGE_PATCH, merge, manager=manager, dry_run=dry_run
+        )
+        return self._send(200, scale_of(updated))
+
     def _send_text(self, text: str) -> int:
         data = text.encode()
         self._log(200)
@@ -323,7 +381,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _check_denied(self, rtype: ResourceType, verb: str, namespace: str, name: str) -> None:
         for rule in self.server.standin.knobs.deny:
-            if not rule.matches(verb, rtype.plural, namespace, name):
+            if not (
+                rule.matches(verb, rtype.plural, namespace, name)
+                or rule.matches(verb, rtype.group_resource, namespace, name)
+            ):
                 continue
             if rule.message is not None:
                 message = rule.message
@@ -456,6 +517,23 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
         return 200
+
+
+def scale_of(obj: Obj) -> Obj:
+    selector = (obj.get("spec") or {}).get("selector") or {}
+    labels = ",".join(f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items()))
+    metadata = obj["metadata"]
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            k: metadata[k]
+            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if k in metadata
+        },
+        "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 1)},
+        "status": {"replicas": (obj.get("status") or {}).get("replicas", 0), "selector": labels},
+    }
 
 
 def _split_resource(group: str, rest: list[str]) -> tuple[str, str, str, str]:

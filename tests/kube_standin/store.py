@@ -253,7 +253,11 @@ class Store:
         if not isinstance(body, dict):
             raise errors.bad_request("the apply configuration must be an object")
         body = copy.deepcopy(body)
+        if not body.get("apiVersion") or not body.get("kind"):
+            raise errors.bad_request("the apply configuration must set apiVersion and kind")
         metadata = body.setdefault("metadata", {})
+        if metadata.get("managedFields") is not None:
+            raise errors.bad_request("metadata.managedFields must be nil")
         if metadata.get("name", name) != name:
             raise errors.bad_request(
                 f"the name of the object ({metadata.get('name')}) does not match the name on the URL ({name})"
