@@ -133,6 +133,25 @@ class Controller:
             self._sync_job(store, t, job)
         for pod in store.list(t["pods"], None)[0]:
             self._kubelet(store, t, pod)
+        for claim in store.list(t["pvcs"], None)[0]:
+            spec = claim.get("spec") or {}
+            storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
+            bound = {
+                "phase": "Bound",
+                "accessModes": spec.get("accessModes", ["ReadWriteOnce"]),
+                "capacity": {"storage": storage},
+            }
+            store.write_status(t["pvcs"], claim, bound)
+        for service in store.list(t["services"], None)[0]:
+            if (service.get("spec") or {}).get("type") == "LoadBalancer":
+                address = (service["spec"].get("clusterIP") or "10.96.0.1").replace(
+                    "10.96.", "192.0.", 1
+                )
+                store.write_status(
+                    t["services"],
+                    service,
+                    {"loadBalancer": {"ingress": [{"ip": address, "ipMode": "VIP"}]}},
+                )
 
     def _sync_crd(self, store: Store, rtype: ResourceType, crd: Obj) -> None:
         conditions = {c.get("type") for c in crd.get("status", {}).get("conditions", [])}
@@ -803,6 +822,8 @@ def _types(store: Store) -> dict[str, ResourceType]:
         "daemonsets": find("apps", "daemonsets"),
         "jobs": find("batch", "jobs"),
         "pods": find("", "pods"),
+        "pvcs": find("", "persistentvolumeclaims"),
+        "services": find("", "services"),
     }
 
 

@@ -462,34 +462,27 @@ class Handler(BaseHTTPRequestHandler):
                 and self.server.standin.store is store
             ):
                 try:
-                    events = store.events_after(position, same_type)
+                    events, head = store.events_after(position, same_type)
                 except ApiError as exc:
                     self._chunk({"type": "ERROR", "object": exc.status() | {"code": 410}})
                     break
                 for event in events:
-                    position = event.rv
                     shown = self._translate(event, selected)
                     if shown is not None:
                         self._chunk({"type": shown, "object": _served(rtype, event.obj)})
+                position = head
                 if bookmarks and time.monotonic() >= next_bookmark:
-                    self._chunk(
-                        {
-                            "type": "BOOKMARK",
-                            "object": {
-                                "kind": rtype.kind,
-                                "apiVersion": rtype.api_version,
-                                "metadata": {"resourceVersion": str(max(position, store.rv))},
-                            },
-                        }
-                    )
-                    position = max(position, store.rv)
+                    bookmark = {
+                        "kind": rtype.kind,
+                        "apiVersion": rtype.api_version,
+                        "metadata": {"resourceVersion": str(position)},
+                    }
+                    self._chunk({"type": "BOOKMARK", "object": bookmark})
                     next_bookmark = time.monotonic() + knobs.bookmark_interval
                 with store.changed:
-                    if not [e for e in store.events if e.rv > position] and not store.closed:
-                        wait = (
-                            min(deadline, next_bookmark if bookmarks else deadline)
-                            - time.monotonic()
-                        )
+                    if store.rv == position and not store.closed:
+                        until = next_bookmark if bookmarks else deadline
+                        wait = min(deadline, until) - time.monotonic()
                         store.changed.wait(timeout=max(0.0, min(wait, 0.5)))
             return self._end_chunks()
         except (BrokenPipeError, ConnectionResetError):

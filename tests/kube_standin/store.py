@@ -498,11 +498,17 @@ class Store:
 
     # --- for watches and the controller ----------------------------------------
 
-    def events_after(self, rv: int, accept: Callable[[Event], bool]) -> list[Event]:
+    def events_after(self, rv: int, accept: Callable[[Event], bool]) -> tuple[list[Event], int]:
+        """Accepted events newer than `rv`, and the resourceVersion they run up to."""
         with self.changed:
             if rv < self.compacted_rv:
                 raise errors.gone(f"too old resource version: {rv} ({self.compacted_rv})")
-            return [e for e in self.events if e.rv > rv and accept(e)]
+            newer: list[Event] = []
+            for event in reversed(self.events):
+                if event.rv <= rv:
+                    break
+                newer.append(event)
+            return [e for e in reversed(newer) if accept(e)], max(rv, self.rv)
 
     def compact(self) -> None:
         """Forget the event history: watches from an older resourceVersion get 410 Gone."""

@@ -361,3 +361,33 @@ def test_bare_pods_run(kube: KubeStandin) -> None:
             "default", {"metadata": {"name": "empty"}, "spec": {"containers": []}}
         )
     assert caught.value.status == 422
+
+
+def test_claims_bind_and_load_balancers_get_an_address(kube: KubeStandin) -> None:
+    core = client.CoreV1Api(kube.api_client())
+    core.create_namespaced_persistent_volume_claim(
+        "default",
+        {
+            "metadata": {"name": "data"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "5Gi"}},
+            },
+        },
+    )
+    core.create_namespaced_service(
+        "default",
+        {"metadata": {"name": "lb"}, "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
+    )
+    core.create_namespaced_service(
+        "default", {"metadata": {"name": "plain"}, "spec": {"ports": [{"port": 80}]}}
+    )
+    kube.settle()
+    claim = core.read_namespaced_persistent_volume_claim("data", "default")
+    assert (claim.status.phase, claim.status.capacity) == ("Bound", {"storage": "5Gi"})
+    assert (
+        core.read_namespaced_service("lb", "default")
+        .status.load_balancer.ingress[0]
+        .ip.startswith("192.0.")
+    )
+    assert not core.read_namespaced_service("plain", "default").status
