@@ -153,9 +153,7 @@ class Handler(BaseHTTPRequestHandler):
         if parts == ["api"]:
             return self._send(
                 200,
-                discovery.api_versions(
-                    f"{self.server.server_address[0]}:{self.server.server_address[1]}"
-                ),
+                discovery.api_versions(f"{self.server.standin.host}:{self.server.standin.port}"),
             )
         if parts == ["apis"]:
             return self._send(200, discovery.api_group_list(store.registry))
@@ -442,8 +440,8 @@ class Handler(BaseHTTPRequestHandler):
                     position = -1
                 initial = []
         try:
-            for event in initial:
-                self._chunk(event)
+            for added in initial:
+                self._chunk(added)
             if position < 0:
                 self._chunk(
                     {

@@ -8,7 +8,7 @@ import collections
 import copy
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -498,7 +498,7 @@ class Store:
 
     # --- for watches and the controller ----------------------------------------
 
-    def events_after(self, rv: int, accept: Callable[[Event], bool]) -> tuple[list[Event], int]:
+    def events_after(self, rv: int, accept: Callable[[Event], bool]) -> tuple[Sequence[Event], int]:
         """Accepted events newer than `rv`, and the resourceVersion they run up to."""
         with self.changed:
             if rv < self.compacted_rv:
