@@ -41,7 +41,7 @@ def test_fields_v1_round_trip() -> None:
 
 def test_remove_prunes_empty_maps_and_items() -> None:
     obj = {
-        "metadata": {"labels": {"a": "1"}},
+        "metadata": {"name": "n", "labels": {"a": "1"}},
         "spec": {"containers": [{"name": "x"}, {"name": "y"}]},
     }
     fields.remove(obj, ("f:metadata", "f:labels", "f:a"))
