@@ -10,6 +10,7 @@ replica counts and conditions. It runs whenever the store changes and every
 from __future__ import annotations
 
 import copy
+import math
 import random
 import threading
 import time
@@ -38,6 +39,8 @@ from tests.kube_standin.workloads import Workloads
 if TYPE_CHECKING:
     from tests.kube_standin.standin import KubeStandin
 
+IDLE_PASS = 0.25  # seconds between passes when nothing changes and no timer is due
+
 
 class Controller(Workloads, Kubelet):
     def __init__(self, standin: KubeStandin) -> None:
@@ -52,6 +55,11 @@ class Controller(Workloads, Kubelet):
         self.races = 0  # passes cut short by a client's concurrent write
         self._progress: dict[str, float] = {}  # deployment uid -> time of last progress
         self._first_seen: dict[str, float] = {}  # uid -> when this controller first saw it
+        self._wake_at = math.inf
+
+    def _wake(self, at: float) -> None:
+        """Run a pass at this monotonic time even if nothing is written before."""
+        self._wake_at = min(self._wake_at, at)
 
     def _age(self, obj: Obj) -> float:
         """Seconds since the controller first saw the object (creationTimestamp has whole seconds)."""
@@ -85,13 +93,16 @@ class Controller(Workloads, Kubelet):
             with store.changed:
                 if store.rv == seen_rv:
                     self._idle.set()
-                    store.changed.wait(timeout=knobs.controller_interval)
+                    # Nothing changed: sleep until a write, a timer, or IDLE_PASS.
+                    until = min(self._wake_at - time.monotonic(), IDLE_PASS)
+                    store.changed.wait(timeout=max(knobs.controller_interval, until))
             if self._stop.is_set():
                 return
             if not knobs.controller:
                 seen_rv = store.rv
                 continue
             before = store.rv
+            self._wake_at = math.inf
             try:
                 self.sync(store)
             except ApiError:  # a race with a client's write: try again next pass
@@ -104,21 +115,21 @@ class Controller(Workloads, Kubelet):
 
     def sync(self, store: Store) -> None:
         t = types(store)
-        for crd in store.list(t["crds"], None)[0]:
+        for crd in store.view(t["crds"], None):
             self._sync_crd(store, t["crds"], crd)
-        for deployment in store.list(t["deployments"], None)[0]:
+        for deployment in store.view(t["deployments"], None):
             self._sync_deployment(store, t, deployment)
-        for rs in store.list(t["replicasets"], None)[0]:
+        for rs in store.view(t["replicasets"], None):
             self._sync_replicaset(store, t, rs)
-        for sts in store.list(t["statefulsets"], None)[0]:
+        for sts in store.view(t["statefulsets"], None):
             self._sync_statefulset(store, t, sts)
-        for ds in store.list(t["daemonsets"], None)[0]:
+        for ds in store.view(t["daemonsets"], None):
             self._sync_daemonset(store, t, ds)
-        for job in store.list(t["jobs"], None)[0]:
+        for job in store.view(t["jobs"], None):
             self._sync_job(store, t, job)
-        for pod in store.list(t["pods"], None)[0]:
+        for pod in store.view(t["pods"], None):
             self._kubelet(store, t, pod)
-        for claim in store.list(t["pvcs"], None)[0]:
+        for claim in store.view(t["pvcs"], None):
             spec = claim.get("spec") or {}
             storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
             bound = {
@@ -127,7 +138,7 @@ class Controller(Workloads, Kubelet):
                 "capacity": {"storage": storage},
             }
             store.write_status(t["pvcs"], claim, bound)
-        for service in store.list(t["services"], None)[0]:
+        for service in store.view(t["services"], None):
             if (service.get("spec") or {}).get("type") == "LoadBalancer":
                 address = (service["spec"].get("clusterIP") or "10.96.0.1").replace(
                     "10.96.", "192.0.", 1
@@ -142,7 +153,10 @@ class Controller(Workloads, Kubelet):
         conditions = {c.get("type") for c in crd.get("status", {}).get("conditions", [])}
         if "Established" in conditions:
             return
-        if self._age(crd) >= self.standin.knobs.crd_establish_delay:
+        wait = self.standin.knobs.crd_establish_delay - self._age(crd)
+        if wait > 0:
+            self._wake(time.monotonic() + wait)
+        else:
             with_status = copy.deepcopy(crd)
             establish_crd(with_status)
             store.write_status(rtype, crd, with_status["status"])
@@ -157,7 +171,7 @@ class Controller(Workloads, Kubelet):
         replicas = int(spec.get("replicas", 1))
         template = spec.get("template", {})
         template_hash = safe_hash(template)
-        owned = [rs for rs in store.list(t["replicasets"], namespace)[0] if owned_by(rs, uid)]
+        owned = [rs for rs in store.view(t["replicasets"], namespace) if owned_by(rs, uid)]
         new_rs = next(
             (
                 rs
@@ -197,7 +211,7 @@ class Controller(Workloads, Kubelet):
                     {"metadata": {"annotations": {REVISION: rev}}},
                     manager=CONTROLLER,
                 )
-        pods = store.list(t["pods"], namespace)[0]
+        pods = store.view(t["pods"], namespace)
         new_ready = ready_count(pods, new_rs) if new_rs else 0
         if not paused and new_rs is not None:
             recreate = spec.get("strategy", {}).get("type") == "Recreate"
@@ -273,7 +287,7 @@ class Controller(Workloads, Kubelet):
         uid, namespace = d["metadata"]["uid"], d["metadata"]["namespace"]
         pods = [
             p
-            for p in store.list(t["pods"], namespace)[0]
+            for p in store.view(t["pods"], namespace)
             if not p["metadata"].get("deletionTimestamp")
         ]
         all_rs = ([new_rs] if new_rs else []) + old
@@ -336,7 +350,7 @@ class Controller(Workloads, Kubelet):
             "reason"
         ) == "ProgressDeadlineExceeded" and counts == status_counts(previous):
             progressing = conditions["Progressing"]
-        elif time.monotonic() - started > self._deadline(d, store, t):
+        elif time.monotonic() - started > (deadline := self._deadline(d, store, t)):
             progressing = condition(
                 conditions.get("Progressing"),
                 "Progressing",
@@ -353,6 +367,7 @@ class Controller(Workloads, Kubelet):
                 f'ReplicaSet "{rs_name}" is progressing.',
                 touch=counts != status_counts(previous),
             )
+            self._wake(started + deadline + 0.01)
         new_conditions.append(progressing)
         status["conditions"] = new_conditions
         store.write_status(t["deployments"], d, status)
@@ -375,7 +390,7 @@ class Controller(Workloads, Kubelet):
 
     def _sync_replicaset(self, store: Store, t: dict[str, ResourceType], owner: Obj) -> None:
         namespace, uid = owner["metadata"]["namespace"], owner["metadata"]["uid"]
-        pods = [p for p in store.list(t["pods"], namespace)[0] if owned_by(p, uid)]
+        pods = [p for p in store.view(t["pods"], namespace) if owned_by(p, uid)]
         replicas = replica_count(owner)
         for pod in sorted(pods, key=lambda p: (pod_ready(p), p["metadata"]["creationTimestamp"]))[
             : max(0, len(pods) - replicas)
@@ -383,7 +398,7 @@ class Controller(Workloads, Kubelet):
             self._delete(store, t["pods"], pod)
         for _ in range(replicas - len(pods)):
             self._create_pod(store, t, owner, owner["spec"]["template"], None)
-        rs_pods = [p for p in store.list(t["pods"], namespace)[0] if owned_by(p, uid)]
+        rs_pods = [p for p in store.view(t["pods"], namespace) if owned_by(p, uid)]
         ready = sum(1 for p in rs_pods if pod_ready(p))
         status = {
             "replicas": len(rs_pods),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ class Kubelet:
     standin: KubeStandin
     _random: random.Random
     _age: Callable[[Obj], float]
+    _wake: Callable[[float], None]
 
     def _kubelet(self, store: Store, t: dict[str, ResourceType], pod: Obj) -> None:
         if pod["metadata"].get("deletionTimestamp"):
@@ -45,7 +47,8 @@ class Kubelet:
         if phase in ("Succeeded", "Failed"):
             return
         knobs = self.standin.knobs
-        if phase == "Pending" and self._age(pod) < knobs.pod_start_delay:
+        if phase == "Pending" and (wait := knobs.pod_start_delay - self._age(pod)) > 0:
+            self._wake(time.monotonic() + wait)
             return
         containers = pod["spec"].get("containers", [])
         rule = knobs.rule_for(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from tests.kube_standin.resources import ResourceType
@@ -74,7 +75,7 @@ def pod_ready(pod: Obj) -> bool:
     )
 
 
-def ready_count(pods: list[Obj], rs: Obj) -> int:
+def ready_count(pods: Sequence[Obj], rs: Obj) -> int:
     return sum(1 for p in pods if owned_by(p, rs["metadata"]["uid"]) and pod_ready(p))
 
 

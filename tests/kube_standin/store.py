@@ -105,6 +105,16 @@ class Store:
             ]
             return items, str(self.rv)
 
+    def view(self, rtype: ResourceType, namespace: str | None) -> Sequence[Obj]:
+        """The stored objects themselves, for the controller: read-only, never copied
+        (the store replaces objects on writes, it never changes them in place)."""
+        with self.changed:
+            return [
+                obj
+                for (ns, _), obj in sorted(self._bucket(rtype).items())
+                if namespace is None or ns == namespace
+            ]
+
     def namespace_exists(self, name: str) -> bool:
         with self.changed:
             return ("", name) in self.objects.get(("", "namespaces"), {})

@@ -72,9 +72,7 @@ class Workloads:
         replicas = int(sts["spec"].get("replicas", 1))
         revision = f"{name}-{safe_hash(sts['spec'].get('template', {}))}"
         pods = {
-            p["metadata"]["name"]: p
-            for p in store.list(t["pods"], namespace)[0]
-            if owned_by(p, uid)
+            p["metadata"]["name"]: p for p in store.view(t["pods"], namespace) if owned_by(p, uid)
         }
         for pod_name, pod in pods.items():
             if int(pod_name.rsplit("-", 1)[-1]) >= replicas:
@@ -109,7 +107,7 @@ class Workloads:
                 break  # OrderedReady: one pod at a time
             if not pod_ready(pods[pod_name]):
                 break
-        current = [p for p in store.list(t["pods"], namespace)[0] if owned_by(p, uid)]
+        current = [p for p in store.view(t["pods"], namespace) if owned_by(p, uid)]
         updated = [
             p
             for p in current
@@ -142,7 +140,7 @@ class Workloads:
     def _sync_daemonset(self, store: Store, t: dict[str, ResourceType], ds: Obj) -> None:
         namespace, uid = ds["metadata"]["namespace"], ds["metadata"]["uid"]
         template_hash = safe_hash(ds["spec"].get("template", {}))
-        pods = [p for p in store.list(t["pods"], namespace)[0] if owned_by(p, uid)]
+        pods = [p for p in store.view(t["pods"], namespace) if owned_by(p, uid)]
         by_node = {p["spec"].get("nodeName"): p for p in pods}
         outdated = [
             p
@@ -163,7 +161,7 @@ class Workloads:
                     {"controller-revision-hash": template_hash},
                     node,
                 )
-        current = [p for p in store.list(t["pods"], namespace)[0] if owned_by(p, uid)]
+        current = [p for p in store.view(t["pods"], namespace) if owned_by(p, uid)]
         ready = sum(1 for p in current if pod_ready(p))
         updated = sum(
             1
@@ -202,7 +200,7 @@ class Workloads:
     def _sync_job(self, store: Store, t: dict[str, ResourceType], job: Obj) -> None:
         namespace, uid = job["metadata"]["namespace"], job["metadata"]["uid"]
         spec, previous = job["spec"], job.get("status", {})
-        pods = [p for p in store.list(t["pods"], namespace)[0] if owned_by(p, uid)]
+        pods = [p for p in store.view(t["pods"], namespace) if owned_by(p, uid)]
         succeeded = sum(1 for p in pods if p.get("status", {}).get("phase") == "Succeeded")
         failed = sum(1 for p in pods if p.get("status", {}).get("phase") == "Failed")
         active = [p for p in pods if p.get("status", {}).get("phase") in ("Pending", "Running")]
