@@ -9,7 +9,6 @@ replica counts and conditions. It runs whenever the store changes and every
 
 from __future__ import annotations
 
-import copy
 import math
 import random
 import threading
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tests.kube_standin import patches
 from tests.kube_standin.errors import ApiError
+from tests.kube_standin.fields import clone
 from tests.kube_standin.kubelet import Kubelet
 from tests.kube_standin.objects import (
     REVISION,
@@ -157,7 +157,7 @@ class Controller(Workloads, Kubelet):
         if wait > 0:
             self._wake(time.monotonic() + wait)
         else:
-            with_status = copy.deepcopy(crd)
+            with_status = clone(crd)
             establish_crd(with_status)
             store.write_status(rtype, crd, with_status["status"])
 
@@ -238,9 +238,9 @@ class Controller(Workloads, Kubelet):
             **(template.get("metadata", {}).get("labels") or {}),
             "pod-template-hash": template_hash,
         }
-        pod_template = copy.deepcopy(template)
+        pod_template = clone(template)
         pod_template.setdefault("metadata", {})["labels"] = labels
-        selector = copy.deepcopy(d["spec"].get("selector") or {})
+        selector = clone(d["spec"].get("selector") or {})
         selector.setdefault("matchLabels", {})["pod-template-hash"] = template_hash
         rs = {
             "apiVersion": "apps/v1",

@@ -460,6 +460,16 @@ def _dry_run(query: dict[str, list[str]]) -> bool:
     return bool(values)
 
 
+class _JsonLikeLoader(yaml.SafeLoader):
+    """SafeLoader without YAML's timestamps: `2024-01-01T00:00:00Z` stays a string, as in the API."""
+
+
+_JsonLikeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _parse(raw: bytes, content_type: str) -> Any:
     if len(raw) > MAX_BODY:
         raise ApiError(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
@@ -467,7 +477,7 @@ def _parse(raw: bytes, content_type: str) -> Any:
         raise errors.bad_request("the request has no body")
     try:
         if content_type in ("application/yaml", patches.APPLY_PATCH):
-            return yaml.safe_load(raw)
+            return yaml.load(raw, Loader=_JsonLikeLoader)
         if content_type not in ("application/json", ""):
             raise errors.unsupported_media_type(content_type)
         return json.loads(raw)

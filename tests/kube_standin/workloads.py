@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import random
 from typing import TYPE_CHECKING, Any
 
 from tests.kube_standin.errors import ApiError
+from tests.kube_standin.fields import clone
 from tests.kube_standin.objects import (
     ALPHABET,
     now,
@@ -38,7 +38,7 @@ class Workloads:
         extra_labels: dict[str, str] | None = None,
         node: str | None = None,
     ) -> None:
-        metadata = copy.deepcopy(template.get("metadata") or {})
+        metadata = clone(template.get("metadata") or {})
         metadata["labels"] = {**(metadata.get("labels") or {}), **(extra_labels or {})}
         metadata["ownerReferences"] = [owner_ref(owner)]
         metadata["namespace"] = owner["metadata"]["namespace"]
@@ -47,7 +47,7 @@ class Workloads:
             metadata["name"] = f"{owner['metadata']['name']}-{suffix}"
         else:
             metadata["name"] = name
-        spec = copy.deepcopy(template.get("spec") or {})
+        spec = clone(template.get("spec") or {})
         spec["nodeName"] = node or self.standin.knobs.nodes[0]
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
         try:

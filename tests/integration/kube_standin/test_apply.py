@@ -416,3 +416,17 @@ def test_apply_configuration_must_be_well_formed(kube: KubeStandin) -> None:
             "settings", "default", body, field_manager="m", _content_type=APPLY
         )
     assert json.loads(managed.value.body)["message"] == "metadata.managedFields must be nil"
+
+
+def test_raw_yaml_apply_keeps_timestamps_as_strings(kube: KubeStandin) -> None:
+    import requests
+
+    body = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  since: 2024-01-01T00:00:00Z\n"
+    response = requests.patch(
+        f"{kube.url}/api/v1/namespaces/default/configmaps/settings?fieldManager=m",
+        data=body,
+        headers={"Content-Type": APPLY},
+        timeout=5,
+    )
+    assert response.status_code == 201
+    assert response.json()["data"] == {"since": "2024-01-01T00:00:00Z"}

@@ -17,7 +17,7 @@ IMAGE_B = f"registry.example/shop/web:1.1@{DIGEST_B}"
 
 
 def conditions(obj: Any) -> dict[str, tuple[str, str]]:
-    return {c.type: (c.status, c.reason) for c in obj.status.conditions or []}
+    return {c.type: (c.status, c.reason) for c in (obj.status and obj.status.conditions) or []}
 
 
 def apply(kube: KubeStandin, body: dict[str, Any]) -> Any:
