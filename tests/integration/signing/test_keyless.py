@@ -153,3 +153,33 @@ def test_bad_flag_combinations(registry: Registry, shipstep) -> None:  # type: i
     assert no_issuer.code == 2 and "--certificate-oidc-issuer" in no_issuer.err
     bad_annotation = shipstep("sign", "--image", image.tag_ref, "--key", "x.key", "-a", "novalue")
     assert bad_annotation.code == 2 and "KEY=VALUE" in bad_annotation.err
+
+
+def test_key_signed_bundle_as_cosign_v3_writes_it(
+    registry: Registry, key_pair: tuple[Path, Path], shipstep
+) -> None:  # type: ignore[no-untyped-def]
+    """`cosign sign --key` in the bundle format (cosign v3's default) attaches a
+    DSSE bundle with a public-key hint as a referrer: verify-signature --key
+    finds and accepts it when there is no classic signature."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.unit.signing.test_bundle import _key_bundle
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = Path(str(key_pair[1]) + ".v3")
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    image = push_image(registry.host)
+    sign_keyless(
+        RegistryClient(), image.pinned, lambda _: _key_bundle(key, image.digest.split(":")[1])
+    )
+    result = shipstep("verify-signature", "--image", image.tag_ref, "--key", str(public))
+    assert result.code == 0, result.out
+    assert result.json["signer"] == str(public)
+    assert str(result.json["signature-ref"]).startswith("sha256:")
+    other = shipstep("verify-signature", "--image", image.tag_ref, "--key", str(key_pair[1]))
+    assert other.code == 1 and any("does not verify" in r for r in other.json["reasons"])  # type: ignore[union-attr]
