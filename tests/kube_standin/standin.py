@@ -35,7 +35,8 @@ class KubeStandin:
         self.store = self._new_store()
         self._server: Server
         self._server, self._thread = serve(self, host, port)
-        self.host, self.port = self._server.server_address[0], int(self._server.server_address[1])
+        address = self._server.server_address
+        self.host, self.port = str(address[0]), int(address[1])
         self.url = f"http://{self.host}:{self.port}"
         self.kubeconfig = write_kubeconfig(kubeconfig, self.url, TOKEN)
         self.controller = Controller(self)
@@ -115,7 +116,7 @@ class KubeStandin:
         """A `kubernetes.client.ApiClient` for this stand-in."""
         from kubernetes import config
 
-        return config.new_client_from_config(config_file=str(self.kubeconfig))
+        return config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
 
     def dynamic_client(self) -> Any:
         """A `kubernetes.dynamic.DynamicClient` with its own discovery cache file.
@@ -130,4 +131,4 @@ class KubeStandin:
             self.kubeconfig.parent
             / f"discovery-{self.port}-{self._clients}-{uuid.uuid4().hex[:8]}.json"
         )
-        return DynamicClient(self.api_client(), cache_file=str(cache))
+        return DynamicClient(self.api_client(), cache_file=str(cache))  # type: ignore[no-untyped-call]

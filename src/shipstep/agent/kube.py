@@ -220,6 +220,8 @@ class Cluster:
         for item in items:  # LIST items carry neither apiVersion nor kind
             item.setdefault("apiVersion", info.api_version)
             item.setdefault("kind", info.kind)
+            # Never used, and often the largest part of an object.
+            (item.get("metadata") or {}).pop("managedFields", None)
         return list(items)
 
     def get(self, info: ResourceInfo, namespace: str, name: str) -> Obj | None:

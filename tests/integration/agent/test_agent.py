@@ -166,6 +166,16 @@ def test_mass_prune_needs_override(cluster: Any, repo: ConfigRepo, tmp_path: Pat
     outcome = agent.reconcile()
     assert outcome.result == "applied"
     assert "prune blocked" in outcome.reason and "3 of 4" in outcome.reason
+    blocked = [
+        e
+        for e in cluster.objects("v1", "Event", "shipstep-system")
+        if e["reason"] == "PruneBlocked"
+    ]
+    assert (
+        len(blocked) == 1
+        and blocked[0]["type"] == "Warning"
+        and "--prune-allow-mass" in blocked[0]["message"]
+    )
     assert names(cluster) >= {"a", "b", "c"}
     assert len(inventory(cluster)["objects"]) == 4  # the candidates stay
     override = make_agent(
@@ -352,3 +362,29 @@ def test_dry_run_writes_nothing_and_plans(cluster: Any, repo: ConfigRepo, tmp_pa
     assert outcome.result == "dry-run"
     assert outcome.report is not None and outcome.report.plan.count("create") == 4
     assert writes(cluster) == []
+
+
+def test_restart_with_refused_head_recovers_last_applied_revision(
+    cluster: Any, repo: ConfigRepo, tmp_path: Path
+) -> None:
+    good = make_agent(cluster.kubeconfig, make_config(repo.url, tmp_path / "w1")).reconcile()
+    bad = repo.commit({"manifests/a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [\n"})
+    make_agent(cluster.kubeconfig, make_config(repo.url, tmp_path / "w1")).reconcile()
+    events = [
+        e for e in cluster.objects("v1", "Event", "shipstep-system") if e["reason"] == "Refused"
+    ]
+    assert len(events) == 1 and bad[:12] in events[0]["message"]
+    # A fresh agent (restarted Pod, empty workdir) still reconciles the last good revision.
+    agent = make_agent(cluster.kubeconfig, make_config(repo.url, tmp_path / "w2"))
+    from shipstep.agent.kube import CONFIG_MAP
+
+    agent.engine.cluster.request("DELETE", CONFIG_MAP.path("apps", "b"))
+    outcome = agent.reconcile()
+    assert outcome.revision == good.revision and outcome.result == "applied", outcome.reason
+    assert "b" in names(cluster)
+    st = status(cluster)
+    assert (
+        st["revision"] == bad
+        and st["result"] == "refused"
+        and st["lastAppliedRevision"] == good.revision
+    )

@@ -215,3 +215,51 @@ def test_sigkill_mid_apply_restart_same_revision(
     }
     for obj in cluster.objects("v1", "ConfigMap", "apps"):
         assert obj["metadata"]["labels"][OWNER_LABEL] == "shipstep"
+
+
+def test_sigterm_stops_the_running_agent(
+    cluster: Any, git_server: GitServer, tmp_path: Path
+) -> None:
+    import urllib.request
+
+    repo = new_repo(git_server, tmp_path, FOUR)
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "shipstep",
+        "agent",
+        "--repo-url",
+        repo.url,
+        "--path",
+        "manifests",
+        "--kubeconfig",
+        str(cluster.kubeconfig),
+        "--namespace",
+        "shipstep-system",
+        "--default-namespace",
+        "apps",
+        "--workdir",
+        str(tmp_path / "w"),
+        "--no-verify-signatures",
+        "--interval",
+        "600",
+        "--listen",
+        f"127.0.0.1:{port}",
+    ]
+    agent = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    cluster.wait(ready, timeout=60, what="agent ready")
+    agent.send_signal(signal.SIGTERM)
+    _, err = agent.communicate(timeout=20)
+    assert agent.returncode == 0, err
+    assert "Traceback" not in err

@@ -77,7 +77,7 @@ def test_namespaces_and_crds_first_waiting_until_established(
             "manifests/z-infra.yaml": docs(namespace("team"), CRD),
         },
     )
-    cluster.knobs.crd_establish_delay = 1.5  # creationTimestamp has whole seconds
+    cluster.knobs.crd_establish_delay = 3.0  # creationTimestamp has whole seconds
     config = make_config(
         repo.url,
         tmp_path / "w",
@@ -260,3 +260,51 @@ def test_endpoints_and_webhook_trigger_a_sync(
         loop.join(timeout=30)
         server.shutdown()
         server.server_close()
+
+
+def test_two_replicas_never_apply_at_once(cluster: Any, git_server: Any, tmp_path: Path) -> None:
+    repo = new_repo(git_server, tmp_path, FOUR)
+    replicas = []
+    for name in ("one", "two"):
+        agent = make_agent(
+            cluster.kubeconfig, make_config(repo.url, tmp_path / name, interval_seconds=0.3)
+        )
+        agent.elector = LeaderElector(
+            agent.engine.cluster,
+            "shipstep-system",
+            "shipstep-leader",
+            identity=name,
+            lease_seconds=6,  # renewals every 2 s keep it even on a loaded machine
+        )
+        outcomes: list[Any] = []
+        replicas.append(
+            (
+                agent,
+                outcomes,
+                threading.Thread(
+                    target=agent.run, kwargs={"on_outcome": outcomes.append}, daemon=True
+                ),
+            )
+        )
+    for agent, _, thread in replicas:
+        agent.elector.start()  # type: ignore[union-attr]
+        thread.start()
+    try:
+        cluster.wait(
+            lambda: any(len(o) >= 3 for _, o, _ in replicas), timeout=30, what="reconciles"
+        )
+        leaders = [a for a, o, _ in replicas if o]
+        assert len(leaders) == 1, [len(o) for _, o, _ in replicas]
+        leader = leaders[0]
+        follower = next(a for a, _, _ in replicas if a is not leader)
+        follower_outcomes = next(o for a, o, _ in replicas if a is follower)
+        # The leader stops (releasing the lease): the other replica takes over.
+        leader.stop.set()
+        leader.trigger.set()
+        cluster.wait(lambda: len(follower_outcomes) >= 1, timeout=30, what="takeover")
+        assert follower_outcomes[0].result == "unchanged"
+    finally:
+        for agent, _, thread in replicas:
+            agent.stop.set()
+            agent.trigger.set()
+            thread.join(timeout=30)

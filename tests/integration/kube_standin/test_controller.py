@@ -17,7 +17,7 @@ IMAGE_B = f"registry.example/shop/web:1.1@{DIGEST_B}"
 
 
 def conditions(obj: Any) -> dict[str, tuple[str, str]]:
-    return {c.type: (c.status, c.reason) for c in obj.status.conditions or []}
+    return {c.type: (c.status, c.reason) for c in (obj.status and obj.status.conditions) or []}
 
 
 def apply(kube: KubeStandin, body: dict[str, Any]) -> Any:
@@ -316,3 +316,78 @@ def test_controller_can_be_frozen(kube: KubeStandin) -> None:
     d = client.AppsV1Api(kube.api_client()).read_namespaced_deployment("web", "default")
     assert d.status is None or d.status.replicas is None
     assert kube.controller.errors == []
+
+
+def test_scale_subresource(kube: KubeStandin) -> None:
+    apps = client.AppsV1Api(kube.api_client())
+    apply(kube, deployment(image=IMAGE_A, replicas=2))
+    kube.settle()
+    scale = apps.read_namespaced_deployment_scale("web", "default")
+    assert (scale.spec.replicas, scale.status.replicas, scale.status.selector) == (2, 2, "app=web")
+    scaled = apps.patch_namespaced_deployment_scale("web", "default", {"spec": {"replicas": 4}})
+    assert scaled.spec.replicas == 4
+    kube.settle()
+    assert len(client.CoreV1Api(kube.api_client()).list_namespaced_pod("default").items) == 4
+    d = apps.read_namespaced_deployment("web", "default")
+    assert (d.spec.replicas, d.metadata.generation) == (4, 2)
+    scale = apps.read_namespaced_deployment_scale("web", "default")
+    scale.spec.replicas = -1
+    with pytest.raises(client.ApiException) as caught:
+        apps.replace_namespaced_deployment_scale("web", "default", scale)
+    assert caught.value.status == 422
+    scale.spec.replicas = 1
+    scale.metadata.resource_version = "1"
+    with pytest.raises(client.ApiException) as stale:
+        apps.replace_namespaced_deployment_scale("web", "default", scale)
+    assert stale.value.status == 409
+
+
+def test_bare_pods_run(kube: KubeStandin) -> None:
+    core = client.CoreV1Api(kube.api_client())
+    core.create_namespaced_pod(
+        "default",
+        {
+            "metadata": {"name": "debug"},
+            "spec": {"containers": [{"name": "sh", "image": "busybox"}]},
+        },
+    )
+    kube.settle()
+    pod = core.read_namespaced_pod("debug", "default")
+    assert pod.status.phase == "Running"
+    assert pod.status.container_statuses[0].image_id.startswith("docker.io/library/busybox@sha256:")
+    assert {c.type: c.status for c in pod.status.conditions}["Ready"] == "True"
+    with pytest.raises(client.ApiException) as caught:
+        core.create_namespaced_pod(
+            "default", {"metadata": {"name": "empty"}, "spec": {"containers": []}}
+        )
+    assert caught.value.status == 422
+
+
+def test_claims_bind_and_load_balancers_get_an_address(kube: KubeStandin) -> None:
+    core = client.CoreV1Api(kube.api_client())
+    core.create_namespaced_persistent_volume_claim(
+        "default",
+        {
+            "metadata": {"name": "data"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "5Gi"}},
+            },
+        },
+    )
+    core.create_namespaced_service(
+        "default",
+        {"metadata": {"name": "lb"}, "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
+    )
+    core.create_namespaced_service(
+        "default", {"metadata": {"name": "plain"}, "spec": {"ports": [{"port": 80}]}}
+    )
+    kube.settle()
+    claim = core.read_namespaced_persistent_volume_claim("data", "default")
+    assert (claim.status.phase, claim.status.capacity) == ("Bound", {"storage": "5Gi"})
+    assert (
+        core.read_namespaced_service("lb", "default")
+        .status.load_balancer.ingress[0]
+        .ip.startswith("192.0.")
+    )
+    assert not core.read_namespaced_service("plain", "default").status

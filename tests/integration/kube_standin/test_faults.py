@@ -108,7 +108,7 @@ def test_deny_list_answers_forbidden_like_rbac(kube: KubeStandin) -> None:
         'cannot delete resource "configmaps" in API group "" in the namespace "default"'
     )
     assert core.read_namespaced_config_map("settings", "default")
-    kube.knobs.deny_verb("list", "clusterroles")
+    kube.knobs.deny_verb("list", "clusterroles.rbac.authorization.k8s.io")
     with pytest.raises(client.ApiException) as cluster:
         client.RbacAuthorizationV1Api(kube.api_client()).list_cluster_role()
     assert json.loads(cluster.value.body)["message"].endswith("at the cluster scope")

@@ -167,3 +167,34 @@ def test_inventory_round_trip() -> None:
     again = Inventory.from_data(inv.to_data())
     assert again == inv and again.known == {entry("a"), entry("n", "Namespace"), entry("p")}
     assert Inventory.from_data(None) == Inventory()
+
+
+def test_namespace_holding_desired_objects_is_never_pruned() -> None:
+    previous = {entry("ns1", "Namespace"), entry("ns2", "Namespace"), entry("a")}
+    desired = {ObjectId("", "ConfigMap", "ns1", "a2"), entry("a").id}
+    live = live_map(owned("ns1", "Namespace"), owned("ns2", "Namespace"), owned("a"))
+    plan = plan_prune(previous, desired, live, set(), cfg(prune_allow_mass=True))
+    assert [e.name for e, _ in plan.delete] == ["ns2"]
+    assert [(e.name, why) for e, why in plan.keep] == [
+        ("ns1", "the namespace still holds desired objects")
+    ]
+
+
+def test_slim_live_objects_decide_like_the_full_ones() -> None:
+    from shipstep.agent.objects import slim
+    from shipstep.agent.plan import decide
+
+    config = cfg()
+    desired = prepare(cm("a"), config)
+    full = live_of(desired)
+    full["metadata"]["labels"]["extra"] = "x"
+    full["status"] = {"big": list(range(100))}
+    small = slim(full, desired)
+    assert "managedFields" not in small["metadata"] and "status" not in small
+    assert small["metadata"]["uid"] == "u-1" and small["metadata"]["labels"]["extra"] == "x"
+    assert decide(desired, small) == decide(desired, full) == UNCHANGED
+    full["data"]["k"] = "edited"
+    assert decide(desired, slim(full, desired)) == DRIFT
+    del full["data"]
+    assert decide(desired, slim(full, desired)) == DRIFT
+    assert set(slim(full, None)) == {"apiVersion", "kind", "metadata"}
