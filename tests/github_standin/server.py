@@ -6,6 +6,8 @@ the documented contract (https://docs.github.com/en/rest):
   pagination with a `Link` header);
 - `POST/GET /repos/{o}/{r}/issues/{n}/comments`, `POST /repos/{o}/{r}/issues/{n}/labels`,
   `POST /repos/{o}/{r}/pulls/{n}/requested_reviewers`;
+- `PUT /repos/{o}/{r}/pulls/{n}/merge` (with a `merge` callback doing a
+  real merge, e.g. `tests.fixtures.github.bare_merge`);
 - `POST /graphql` for `enablePullRequestAutoMerge`;
 - errors as GitHub sends them: 401 `Bad credentials`, 403 for a token
   without write access, 404 `Not Found`, 422 `Validation Failed` with an
@@ -42,6 +44,8 @@ class RepoState:
     owner: str
     name: str
     branch_exists: Callable[[str], bool] = lambda _branch: True
+    # (head, base, method, title) -> merge commit sha, or None if it conflicts
+    merge: Callable[[str, str, str, str], str | None] | None = None
     allow_auto_merge: bool = True
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
@@ -88,7 +92,7 @@ class GitHubState:
             "requested_reviewers": [{"login": u} for u in pr["reviewers"]],
             "requested_teams": [{"slug": t} for t in pr["teams"]],
             "auto_merge": pr["auto_merge"],
-            "merged": False,
+            "merged": bool(pr.get("merged", False)),
         }
 
 
@@ -130,6 +134,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PATCH(self) -> None:
         self._dispatch("PATCH")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
 
     def _dispatch(self, method: str) -> None:
         state = self.server.state
@@ -184,6 +191,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, state.pr_json(repo, pr))
             else:
                 self._update(state, repo, pr, body)
+        elif (m := re.fullmatch(r"/pulls/(\d+)/merge", rest)) and method == "PUT":
+            self._merge(repo, repo.pulls.get(int(m.group(1))), body)
         elif (m := re.fullmatch(r"/issues/(\d+)/comments", rest)) and method in ("GET", "POST"):
             number = int(m.group(1))
             if number not in repo.pulls:
@@ -230,6 +239,28 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(201, state.pr_json(repo, pr))
         else:
             self._error(404, "Not Found")
+
+    def _merge(self, repo: RepoState, pr: dict[str, Any] | None, body: Any) -> None:
+        if pr is None:
+            self._error(404, "Not Found")
+            return
+        if pr["state"] != "open" or pr.get("merged"):
+            self._error(405, "Pull Request is not mergeable")
+            return
+        method = body.get("merge_method", "merge")
+        if method not in ("merge", "squash", "rebase"):
+            self._error(
+                422,
+                "Validation Failed",
+                [{"resource": "PullRequest", "code": "invalid", "field": "merge_method"}],
+            )
+            return
+        sha = repo.merge(pr["head"], pr["base"], method, pr["title"]) if repo.merge else None
+        if sha is None:
+            self._error(405, "Pull Request is not mergeable")
+            return
+        pr["state"], pr["merged"] = "closed", True
+        self._send(200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"})
 
     def _list(self, state: GitHubState, repo: RepoState, query: dict[str, str]) -> None:
         wanted = query.get("state", "open")

@@ -11,14 +11,13 @@ those fields from every other manager.
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from tests.kube_standin import fields
 from tests.kube_standin.errors import ApiError, bad_request, stale
-from tests.kube_standin.fields import Path
+from tests.kube_standin.fields import Path, clone
 from tests.kube_standin.patches import structural_merge
 from tests.kube_standin.resources import ResourceType
 
@@ -125,7 +124,7 @@ def apply(
     if conflicts and not force:
         raise _conflict_error(conflicts, rtype.api_version)
 
-    result = copy.deepcopy(live) if live is not None else _skeleton(applied)
+    result = clone(live) if live is not None else _skeleton(applied)
     mine = next(
         (e for e in entries if e.key() == (manager, "Apply", subresource)),
         None,

@@ -9,9 +9,7 @@ replica counts and conditions. It runs whenever the store changes and every
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import json
+import math
 import random
 import threading
 import time
@@ -19,42 +17,32 @@ from typing import TYPE_CHECKING, Any
 
 from tests.kube_standin import patches
 from tests.kube_standin.errors import ApiError
-from tests.kube_standin.knobs import RolloutRule
+from tests.kube_standin.fields import clone
+from tests.kube_standin.kubelet import Kubelet
+from tests.kube_standin.objects import (
+    REVISION,
+    condition,
+    owned_by,
+    owner_ref,
+    pod_ready,
+    ready_count,
+    replica_count,
+    resolve,
+    safe_hash,
+    status_counts,
+    types,
+)
 from tests.kube_standin.resources import ResourceType
 from tests.kube_standin.store import CONTROLLER, Obj, Store, establish_crd
+from tests.kube_standin.workloads import Workloads
 
 if TYPE_CHECKING:
     from tests.kube_standin.standin import KubeStandin
 
-KUBELET = "kubelet"
-_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # what Kubernetes uses for generated suffixes
-REVISION = "deployment.kubernetes.io/revision"
+IDLE_PASS = 0.25  # seconds between passes when nothing changes and no timer is due
 
 
-def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def safe_hash(value: Any, length: int = 10) -> str:
-    digest = hashlib.sha256(json.dumps(value, sort_keys=True).encode()).digest()
-    return "".join(_ALPHABET[b % len(_ALPHABET)] for b in digest[:length])
-
-
-def image_id(image: str, digests: dict[str, str]) -> str:
-    """What a container runtime reports as imageID: `<repository>@<digest>`."""
-    name, _, digest = image.partition("@")
-    if not digest:
-        digest = digests.get(image) or "sha256:" + hashlib.sha256(image.encode()).hexdigest()
-    last = name.rsplit("/", 1)[-1]
-    if ":" in last:
-        name = name[: -(len(last) - last.index(":"))]
-    first = name.split("/", 1)[0]
-    if "/" not in name or not ("." in first or ":" in first or first == "localhost"):
-        name = f"docker.io/{name}" if "/" in name else f"docker.io/library/{name}"
-    return f"{name}@{digest}"
-
-
-class Controller:
+class Controller(Workloads, Kubelet):
     def __init__(self, standin: KubeStandin) -> None:
         self.standin = standin
         self._stop = threading.Event()
@@ -63,8 +51,20 @@ class Controller:
             target=self._run, name="kube-standin-controller", daemon=True
         )
         self._random = random.Random(11)
-        self.errors: list[str] = []  # unexpected exceptions, for debugging the stand-in
+        self.errors: list[str] = []  # unexpected exceptions: bugs of the stand-in
+        self.races = 0  # passes cut short by a client's concurrent write
         self._progress: dict[str, float] = {}  # deployment uid -> time of last progress
+        self._first_seen: dict[str, float] = {}  # uid -> when this controller first saw it
+        self._wake_at = math.inf
+
+    def _wake(self, at: float) -> None:
+        """Run a pass at this monotonic time even if nothing is written before."""
+        self._wake_at = min(self._wake_at, at)
+
+    def _age(self, obj: Obj) -> float:
+        """Seconds since the controller first saw the object (creationTimestamp has whole seconds)."""
+        first = self._first_seen.setdefault(obj["metadata"]["uid"], time.monotonic())
+        return time.monotonic() - first
 
     def start(self) -> None:
         self._thread.start()
@@ -93,47 +93,71 @@ class Controller:
             with store.changed:
                 if store.rv == seen_rv:
                     self._idle.set()
-                    store.changed.wait(timeout=knobs.controller_interval)
+                    # Nothing changed: sleep until a write, a timer, or IDLE_PASS.
+                    until = min(self._wake_at - time.monotonic(), IDLE_PASS)
+                    store.changed.wait(timeout=max(knobs.controller_interval, until))
             if self._stop.is_set():
                 return
             if not knobs.controller:
                 seen_rv = store.rv
                 continue
             before = store.rv
+            self._wake_at = math.inf
             try:
                 self.sync(store)
-            except ApiError as exc:  # a race with a client's write: try again next pass
-                self.errors.append(exc.message)
-            except Exception as exc:  # keep running; the error shows in `errors`
+            except ApiError:  # a race with a client's write: try again next pass
+                self.races += 1
+            except Exception as exc:  # a bug in the stand-in: keep running, show it in `errors`
                 self.errors.append(repr(exc))
             seen_rv = store.rv if store.rv == before else -1
 
     # --- one pass --------------------------------------------------------------
 
     def sync(self, store: Store) -> None:
-        t = _types(store)
-        for crd in store.list(t["crds"], None)[0]:
+        t = types(store)
+        for crd in store.view(t["crds"], None):
             self._sync_crd(store, t["crds"], crd)
-        for deployment in store.list(t["deployments"], None)[0]:
+        for deployment in store.view(t["deployments"], None):
             self._sync_deployment(store, t, deployment)
-        for rs in store.list(t["replicasets"], None)[0]:
+        for rs in store.view(t["replicasets"], None):
             self._sync_replicaset(store, t, rs)
-        for sts in store.list(t["statefulsets"], None)[0]:
+        for sts in store.view(t["statefulsets"], None):
             self._sync_statefulset(store, t, sts)
-        for ds in store.list(t["daemonsets"], None)[0]:
+        for ds in store.view(t["daemonsets"], None):
             self._sync_daemonset(store, t, ds)
-        for job in store.list(t["jobs"], None)[0]:
+        for job in store.view(t["jobs"], None):
             self._sync_job(store, t, job)
-        for pod in store.list(t["pods"], None)[0]:
+        for pod in store.view(t["pods"], None):
             self._kubelet(store, t, pod)
+        for claim in store.view(t["pvcs"], None):
+            spec = claim.get("spec") or {}
+            storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
+            bound = {
+                "phase": "Bound",
+                "accessModes": spec.get("accessModes", ["ReadWriteOnce"]),
+                "capacity": {"storage": storage},
+            }
+            store.write_status(t["pvcs"], claim, bound)
+        for service in store.view(t["services"], None):
+            if (service.get("spec") or {}).get("type") == "LoadBalancer":
+                address = (service["spec"].get("clusterIP") or "10.96.0.1").replace(
+                    "10.96.", "192.0.", 1
+                )
+                store.write_status(
+                    t["services"],
+                    service,
+                    {"loadBalancer": {"ingress": [{"ip": address, "ipMode": "VIP"}]}},
+                )
 
     def _sync_crd(self, store: Store, rtype: ResourceType, crd: Obj) -> None:
         conditions = {c.get("type") for c in crd.get("status", {}).get("conditions", [])}
         if "Established" in conditions:
             return
-        age = time.time() - _parse_time(crd["metadata"]["creationTimestamp"])
-        if age >= self.standin.knobs.crd_establish_delay:
-            with_status = copy.deepcopy(crd)
+        wait = self.standin.knobs.crd_establish_delay - self._age(crd)
+        if wait > 0:
+            self._wake(time.monotonic() + wait)
+        else:
+            with_status = clone(crd)
             establish_crd(with_status)
             store.write_status(rtype, crd, with_status["status"])
 
@@ -147,7 +171,7 @@ class Controller:
         replicas = int(spec.get("replicas", 1))
         template = spec.get("template", {})
         template_hash = safe_hash(template)
-        owned = [rs for rs in store.list(t["replicasets"], namespace)[0] if _owned_by(rs, uid)]
+        owned = [rs for rs in store.view(t["replicasets"], namespace) if owned_by(rs, uid)]
         new_rs = next(
             (
                 rs
@@ -187,14 +211,14 @@ class Controller:
                     {"metadata": {"annotations": {REVISION: rev}}},
                     manager=CONTROLLER,
                 )
-        pods = store.list(t["pods"], namespace)[0]
-        new_ready = _ready_count(pods, new_rs) if new_rs else 0
+        pods = store.view(t["pods"], namespace)
+        new_ready = ready_count(pods, new_rs) if new_rs else 0
         if not paused and new_rs is not None:
             recreate = spec.get("strategy", {}).get("type") == "Recreate"
-            old_pods = sum(1 for rs in old for p in pods if _owned_by(p, rs["metadata"]["uid"]))
+            old_pods = sum(1 for rs in old for p in pods if owned_by(p, rs["metadata"]["uid"]))
             if not self.standin.knobs.keep_old_pods:
                 for rs in old:
-                    target = 0 if recreate else max(0, min(_replicas(rs), replicas - new_ready))
+                    target = 0 if recreate else max(0, min(replica_count(rs), replicas - new_ready))
                     self._scale(store, t, rs, target)
             if not recreate or old_pods == 0 or self.standin.knobs.keep_old_pods:
                 self._scale(store, t, new_rs, replicas)
@@ -214,9 +238,9 @@ class Controller:
             **(template.get("metadata", {}).get("labels") or {}),
             "pod-template-hash": template_hash,
         }
-        pod_template = copy.deepcopy(template)
+        pod_template = clone(template)
         pod_template.setdefault("metadata", {})["labels"] = labels
-        selector = copy.deepcopy(d["spec"].get("selector") or {})
+        selector = clone(d["spec"].get("selector") or {})
         selector.setdefault("matchLabels", {})["pod-template-hash"] = template_hash
         rs = {
             "apiVersion": "apps/v1",
@@ -226,7 +250,7 @@ class Controller:
                 "namespace": d["metadata"]["namespace"],
                 "labels": labels,
                 "annotations": {REVISION: str(revision)},
-                "ownerReferences": [_owner_ref(d)],
+                "ownerReferences": [owner_ref(d)],
             },
             "spec": {"replicas": 0, "selector": selector, "template": pod_template},
         }
@@ -240,7 +264,7 @@ class Controller:
             return store.get(t["replicasets"], d["metadata"]["namespace"], name)
 
     def _scale(self, store: Store, t: dict[str, ResourceType], rs: Obj, replicas: int) -> None:
-        if _replicas(rs) != replicas:
+        if replica_count(rs) != replicas:
             store.patch(
                 t["replicasets"],
                 rs["metadata"]["namespace"],
@@ -263,15 +287,13 @@ class Controller:
         uid, namespace = d["metadata"]["uid"], d["metadata"]["namespace"]
         pods = [
             p
-            for p in store.list(t["pods"], namespace)[0]
+            for p in store.view(t["pods"], namespace)
             if not p["metadata"].get("deletionTimestamp")
         ]
         all_rs = ([new_rs] if new_rs else []) + old
-        mine = [p for p in pods if any(_owned_by(p, rs["metadata"]["uid"]) for rs in all_rs)]
-        updated = [
-            p for p in mine if new_rs is not None and _owned_by(p, new_rs["metadata"]["uid"])
-        ]
-        ready = [p for p in mine if _pod_ready(p)]
+        mine = [p for p in pods if any(owned_by(p, rs["metadata"]["uid"]) for rs in all_rs)]
+        updated = [p for p in mine if new_rs is not None and owned_by(p, new_rs["metadata"]["uid"])]
+        ready = [p for p in mine if pod_ready(p)]
         previous = d.get("status", {})
         status: dict[str, Any] = {
             "observedGeneration": d["metadata"].get("generation", 1),
@@ -283,10 +305,10 @@ class Controller:
         }
         status = {k: v for k, v in status.items() if v or k == "observedGeneration"}
         counts = (len(mine), len(updated), len(ready))
-        if counts != _counts(previous):
+        if counts != status_counts(previous):
             self._progress[uid] = time.monotonic()
         started = self._progress.setdefault(uid, time.monotonic())
-        max_unavailable = _resolve(
+        max_unavailable = resolve(
             d["spec"].get("strategy", {}).get("rollingUpdate", {}).get("maxUnavailable", "25%"),
             replicas,
             round_up=False,
@@ -298,7 +320,7 @@ class Controller:
         complete = len(updated) == replicas and len(mine) == replicas and len(ready) == replicas
         conditions = {c["type"]: c for c in previous.get("conditions", [])}
         new_conditions = [
-            _condition(
+            condition(
                 conditions.get("Available"),
                 "Available",
                 available,
@@ -309,7 +331,7 @@ class Controller:
             )
         ]
         if paused:
-            progressing = _condition(
+            progressing = condition(
                 conditions.get("Progressing"),
                 "Progressing",
                 None,
@@ -317,7 +339,7 @@ class Controller:
                 "Deployment is paused",
             )
         elif complete:
-            progressing = _condition(
+            progressing = condition(
                 conditions.get("Progressing"),
                 "Progressing",
                 True,
@@ -326,10 +348,10 @@ class Controller:
             )
         elif conditions.get("Progressing", {}).get(
             "reason"
-        ) == "ProgressDeadlineExceeded" and counts == _counts(previous):
+        ) == "ProgressDeadlineExceeded" and counts == status_counts(previous):
             progressing = conditions["Progressing"]
-        elif time.monotonic() - started > self._deadline(d, store, t):
-            progressing = _condition(
+        elif time.monotonic() - started > (deadline := self._deadline(d, store, t)):
+            progressing = condition(
                 conditions.get("Progressing"),
                 "Progressing",
                 False,
@@ -337,14 +359,15 @@ class Controller:
                 f'ReplicaSet "{rs_name}" has timed out progressing.',
             )
         else:
-            progressing = _condition(
+            progressing = condition(
                 conditions.get("Progressing"),
                 "Progressing",
                 True,
                 "ReplicaSetUpdated",
                 f'ReplicaSet "{rs_name}" is progressing.',
-                touch=counts != _counts(previous),
+                touch=counts != status_counts(previous),
             )
+            self._wake(started + deadline + 0.01)
         new_conditions.append(progressing)
         status["conditions"] = new_conditions
         store.write_status(t["deployments"], d, status)
@@ -367,16 +390,16 @@ class Controller:
 
     def _sync_replicaset(self, store: Store, t: dict[str, ResourceType], owner: Obj) -> None:
         namespace, uid = owner["metadata"]["namespace"], owner["metadata"]["uid"]
-        pods = [p for p in store.list(t["pods"], namespace)[0] if _owned_by(p, uid)]
-        replicas = _replicas(owner)
-        for pod in sorted(pods, key=lambda p: (_pod_ready(p), p["metadata"]["creationTimestamp"]))[
+        pods = [p for p in store.view(t["pods"], namespace) if owned_by(p, uid)]
+        replicas = replica_count(owner)
+        for pod in sorted(pods, key=lambda p: (pod_ready(p), p["metadata"]["creationTimestamp"]))[
             : max(0, len(pods) - replicas)
         ]:
             self._delete(store, t["pods"], pod)
         for _ in range(replicas - len(pods)):
             self._create_pod(store, t, owner, owner["spec"]["template"], None)
-        rs_pods = [p for p in store.list(t["pods"], namespace)[0] if _owned_by(p, uid)]
-        ready = sum(1 for p in rs_pods if _pod_ready(p))
+        rs_pods = [p for p in store.view(t["pods"], namespace) if owned_by(p, uid)]
+        ready = sum(1 for p in rs_pods if pod_ready(p))
         status = {
             "replicas": len(rs_pods),
             "fullyLabeledReplicas": len(rs_pods),
@@ -389,515 +412,3 @@ class Controller:
             owner,
             {k: v for k, v in status.items() if v or k in ("replicas", "observedGeneration")},
         )
-
-    def _create_pod(
-        self,
-        store: Store,
-        t: dict[str, ResourceType],
-        owner: Obj,
-        template: Obj,
-        name: str | None,
-        extra_labels: dict[str, str] | None = None,
-        node: str | None = None,
-    ) -> None:
-        metadata = copy.deepcopy(template.get("metadata") or {})
-        metadata["labels"] = {**(metadata.get("labels") or {}), **(extra_labels or {})}
-        metadata["ownerReferences"] = [_owner_ref(owner)]
-        metadata["namespace"] = owner["metadata"]["namespace"]
-        if name is None:
-            suffix = "".join(self._random.choice(_ALPHABET) for _ in range(5))
-            metadata["name"] = f"{owner['metadata']['name']}-{suffix}"
-        else:
-            metadata["name"] = name
-        spec = copy.deepcopy(template.get("spec") or {})
-        spec["nodeName"] = node or self.standin.knobs.nodes[0]
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
-        try:
-            store.create(t["pods"], metadata["namespace"], pod, manager=CONTROLLER)
-        except ApiError as exc:
-            if exc.code != 409:
-                raise
-
-    def _delete(self, store: Store, rtype: ResourceType, obj: Obj) -> None:
-        try:
-            store.delete(rtype, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
-        except ApiError as exc:
-            if exc.code != 404:
-                raise
-
-    def _sync_statefulset(self, store: Store, t: dict[str, ResourceType], sts: Obj) -> None:
-        namespace, uid, name = (
-            sts["metadata"]["namespace"],
-            sts["metadata"]["uid"],
-            sts["metadata"]["name"],
-        )
-        replicas = int(sts["spec"].get("replicas", 1))
-        revision = f"{name}-{safe_hash(sts['spec'].get('template', {}))}"
-        pods = {
-            p["metadata"]["name"]: p
-            for p in store.list(t["pods"], namespace)[0]
-            if _owned_by(p, uid)
-        }
-        for pod_name, pod in pods.items():
-            if int(pod_name.rsplit("-", 1)[-1]) >= replicas:
-                self._delete(store, t["pods"], pod)
-        outdated = sorted(
-            (
-                n
-                for n, p in pods.items()
-                if p["metadata"]["labels"].get("controller-revision-hash") != revision
-            ),
-            key=lambda n: -int(n.rsplit("-", 1)[-1]),
-        )
-        if outdated and all(_pod_ready(p) for p in pods.values()):
-            self._delete(
-                store, t["pods"], pods[outdated[0]]
-            )  # one at a time, highest ordinal first
-        for ordinal in range(replicas):
-            pod_name = f"{name}-{ordinal}"
-            if pod_name not in pods:
-                self._create_pod(
-                    store,
-                    t,
-                    sts,
-                    sts["spec"]["template"],
-                    pod_name,
-                    {
-                        "controller-revision-hash": revision,
-                        "statefulset.kubernetes.io/pod-name": pod_name,
-                        "apps.kubernetes.io/pod-index": str(ordinal),
-                    },
-                )
-                break  # OrderedReady: one pod at a time
-            if not _pod_ready(pods[pod_name]):
-                break
-        current = [p for p in store.list(t["pods"], namespace)[0] if _owned_by(p, uid)]
-        updated = [
-            p
-            for p in current
-            if p["metadata"]["labels"].get("controller-revision-hash") == revision
-        ]
-        ready = [p for p in current if _pod_ready(p)]
-        previous = sts.get("status", {})
-        done = len(updated) == replicas == len(current)
-        status = {
-            "observedGeneration": sts["metadata"].get("generation", 1),
-            "replicas": len(current),
-            "readyReplicas": len(ready),
-            "currentReplicas": len(updated) if done else len(current) - len(updated),
-            "updatedReplicas": len(updated),
-            "availableReplicas": len(ready),
-            "currentRevision": revision if done else previous.get("currentRevision", revision),
-            "updateRevision": revision,
-            "collisionCount": 0,
-        }
-        store.write_status(
-            t["statefulsets"],
-            sts,
-            {
-                k: v
-                for k, v in status.items()
-                if v != 0 or k in ("replicas", "observedGeneration", "collisionCount")
-            },
-        )
-
-    def _sync_daemonset(self, store: Store, t: dict[str, ResourceType], ds: Obj) -> None:
-        namespace, uid = ds["metadata"]["namespace"], ds["metadata"]["uid"]
-        template_hash = safe_hash(ds["spec"].get("template", {}))
-        pods = [p for p in store.list(t["pods"], namespace)[0] if _owned_by(p, uid)]
-        by_node = {p["spec"].get("nodeName"): p for p in pods}
-        outdated = [
-            p
-            for p in pods
-            if p["metadata"]["labels"].get("controller-revision-hash") != template_hash
-        ]
-        if outdated and all(_pod_ready(p) for p in pods):
-            self._delete(store, t["pods"], outdated[0])
-            by_node.pop(outdated[0]["spec"].get("nodeName"), None)
-        for node in self.standin.knobs.nodes:
-            if node not in by_node:
-                self._create_pod(
-                    store,
-                    t,
-                    ds,
-                    ds["spec"]["template"],
-                    None,
-                    {"controller-revision-hash": template_hash},
-                    node,
-                )
-        current = [p for p in store.list(t["pods"], namespace)[0] if _owned_by(p, uid)]
-        ready = sum(1 for p in current if _pod_ready(p))
-        updated = sum(
-            1
-            for p in current
-            if p["metadata"]["labels"].get("controller-revision-hash") == template_hash
-        )
-        desired = len(self.standin.knobs.nodes)
-        status = {
-            "observedGeneration": ds["metadata"].get("generation", 1),
-            "currentNumberScheduled": len(current),
-            "desiredNumberScheduled": desired,
-            "numberMisscheduled": 0,
-            "numberReady": ready,
-            "updatedNumberScheduled": updated,
-            "numberAvailable": ready,
-            "numberUnavailable": max(0, desired - ready),
-        }
-        store.write_status(
-            t["daemonsets"],
-            ds,
-            {
-                k: v
-                for k, v in status.items()
-                if v != 0
-                or k
-                in (
-                    "currentNumberScheduled",
-                    "desiredNumberScheduled",
-                    "numberMisscheduled",
-                    "numberReady",
-                    "observedGeneration",
-                )
-            },
-        )
-
-    def _sync_job(self, store: Store, t: dict[str, ResourceType], job: Obj) -> None:
-        namespace, uid = job["metadata"]["namespace"], job["metadata"]["uid"]
-        spec, previous = job["spec"], job.get("status", {})
-        pods = [p for p in store.list(t["pods"], namespace)[0] if _owned_by(p, uid)]
-        succeeded = sum(1 for p in pods if p.get("status", {}).get("phase") == "Succeeded")
-        failed = sum(1 for p in pods if p.get("status", {}).get("phase") == "Failed")
-        active = [p for p in pods if p.get("status", {}).get("phase") in ("Pending", "Running")]
-        completions, backoff = int(spec.get("completions", 1)), int(spec.get("backoffLimit", 6))
-        finished = any(
-            c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-            for c in previous.get("conditions", [])
-        )
-        status: dict[str, Any] = {"startTime": previous.get("startTime", now())}
-        conditions = list(previous.get("conditions", []))
-        if not finished and succeeded >= completions:
-            stamp = now()
-            conditions += [
-                {
-                    "type": "SuccessCriteriaMet",
-                    "status": "True",
-                    "reason": "CompletionsReached",
-                    "message": "Reached expected number of succeeded pods",
-                    "lastProbeTime": stamp,
-                    "lastTransitionTime": stamp,
-                },
-                {
-                    "type": "Complete",
-                    "status": "True",
-                    "reason": "CompletionsReached",
-                    "message": "Reached expected number of succeeded pods",
-                    "lastProbeTime": stamp,
-                    "lastTransitionTime": stamp,
-                },
-            ]
-            status["completionTime"] = stamp
-        elif not finished and failed > backoff:
-            stamp = now()
-            conditions += [
-                {
-                    "type": "FailureTarget",
-                    "status": "True",
-                    "reason": "BackoffLimitExceeded",
-                    "message": "Job has reached the specified backoff limit",
-                    "lastProbeTime": stamp,
-                    "lastTransitionTime": stamp,
-                },
-                {
-                    "type": "Failed",
-                    "status": "True",
-                    "reason": "BackoffLimitExceeded",
-                    "message": "Job has reached the specified backoff limit",
-                    "lastProbeTime": stamp,
-                    "lastTransitionTime": stamp,
-                },
-            ]
-        elif not finished and not active and not spec.get("suspend"):
-            self._create_pod(store, t, job, spec["template"], None)
-        if previous.get("completionTime"):
-            status["completionTime"] = previous["completionTime"]
-        status.update(
-            {
-                "active": len(active),
-                "succeeded": succeeded,
-                "failed": failed,
-                "ready": sum(1 for p in active if _pod_ready(p)),
-            }
-        )
-        status = {k: v for k, v in status.items() if v != 0 or k == "ready"}
-        if conditions:
-            status["conditions"] = conditions
-        store.write_status(t["jobs"], job, status)
-
-    # --- the kubelet -------------------------------------------------------------
-
-    def _kubelet(self, store: Store, t: dict[str, ResourceType], pod: Obj) -> None:
-        if pod["metadata"].get("deletionTimestamp"):
-            return
-        status = pod.get("status", {})
-        phase = status.get("phase", "Pending")
-        if phase in ("Succeeded", "Failed"):
-            return
-        knobs = self.standin.knobs
-        if (
-            phase == "Pending"
-            and time.time() - _parse_time(pod["metadata"]["creationTimestamp"])
-            < knobs.pod_start_delay
-        ):
-            return
-        containers = pod["spec"].get("containers", [])
-        rule = knobs.rule_for(
-            [c.get("image", "") for c in containers],
-            _workload_name(store, t, pod),
-            pod["metadata"]["namespace"],
-        )
-        restart = pod["spec"].get("restartPolicy", "Always")
-        store.write_status(
-            t["pods"], pod, self._pod_status(pod, status, rule, restart), manager=KUBELET
-        )
-
-    def _pod_status(self, pod: Obj, previous: Obj, rule: RolloutRule | None, restart: str) -> Obj:
-        stamp = now()
-        started = previous.get("startTime", stamp)
-        mode = rule.mode if rule else None
-        job_like = restart in ("Never", "OnFailure")
-        was_running = previous.get("phase") == "Running"
-        statuses = []
-        for container in pod["spec"].get("containers", []):
-            image = container.get("image", "")
-            entry: dict[str, Any] = {
-                "name": container.get("name"),
-                "image": image,
-                "imageID": "",
-                "restartCount": 0,
-                "ready": False,
-                "started": False,
-            }
-            old = next(
-                (
-                    s
-                    for s in previous.get("containerStatuses", [])
-                    if s.get("name") == container.get("name")
-                ),
-                {},
-            )
-            if mode == "stall":
-                entry["state"] = {"waiting": {"reason": "ContainerCreating"}}
-            elif mode == "fail" and not job_like:
-                entry["state"] = {
-                    "waiting": {
-                        "reason": "ImagePullBackOff",
-                        "message": f'Back-off pulling image "{image}"',
-                    }
-                }
-            else:
-                entry["imageID"] = image_id(image, self.standin.knobs.image_digests)
-                entry["containerID"] = (
-                    "containerd://"
-                    + hashlib.sha256(
-                        f"{pod['metadata']['uid']}/{container.get('name')}".encode()
-                    ).hexdigest()
-                )
-                running_since = old.get("state", {}).get("running", {}).get("startedAt", stamp)
-                if mode == "crash" or (mode == "fail" and job_like):
-                    entry["restartCount"] = old.get("restartCount", 0) + (
-                        0 if old.get("state", {}).get("waiting") else 1
-                    )
-                    entry["lastState"] = old.get("lastState") or {
-                        "terminated": {
-                            "exitCode": 1,
-                            "reason": "Error",
-                            "startedAt": running_since,
-                            "finishedAt": stamp,
-                        }
-                    }
-                    entry["state"] = {
-                        "waiting": {
-                            "reason": "CrashLoopBackOff",
-                            "message": f"back-off restarting failed container {container.get('name')}",
-                        }
-                    }
-                elif job_like and was_running:
-                    entry["state"] = {
-                        "terminated": {
-                            "exitCode": 0,
-                            "reason": "Completed",
-                            "startedAt": running_since,
-                            "finishedAt": old.get("state", {})
-                            .get("terminated", {})
-                            .get("finishedAt", stamp),
-                        }
-                    }
-                else:
-                    entry["state"] = {"running": {"startedAt": running_since}}
-                    entry["ready"] = entry["started"] = True
-            statuses.append(entry)
-        ready = all(s["ready"] for s in statuses) and bool(statuses)
-        if mode == "fail" and job_like:
-            phase = "Failed"
-        elif job_like and was_running and mode is None:
-            phase = "Succeeded"
-        elif mode in ("stall", "fail"):
-            phase = "Pending"
-        else:
-            phase = "Running"
-        conditions = {c["type"]: c for c in previous.get("conditions", [])}
-        result: dict[str, Any] = {
-            "phase": phase,
-            "conditions": [
-                _condition(conditions.get(kind), kind, value, None, None, pod_style=True)
-                for kind, value in (
-                    ("PodReadyToStartContainers", mode != "stall"),
-                    ("Initialized", True),
-                    ("Ready", ready),
-                    ("ContainersReady", ready),
-                    ("PodScheduled", True),
-                )
-            ],
-            "hostIP": "10.0.0.1",
-            "hostIPs": [{"ip": "10.0.0.1"}],
-            "podIP": previous.get("podIP")
-            or f"10.244.{self._random.randrange(256)}.{self._random.randrange(1, 255)}",
-            "startTime": started,
-            "qosClass": "BestEffort",
-            "containerStatuses": statuses,
-        }
-        result["podIPs"] = [{"ip": result["podIP"]}]
-        if phase in ("Succeeded", "Failed"):
-            for s in statuses:
-                s["ready"] = False
-                s["started"] = False
-                if phase == "Failed":
-                    s["state"] = {
-                        "terminated": {
-                            "exitCode": 1,
-                            "reason": "Error",
-                            "startedAt": started,
-                            "finishedAt": stamp,
-                        }
-                    }
-        return result
-
-
-# --- helpers ---------------------------------------------------------------------
-
-
-def _types(store: Store) -> dict[str, ResourceType]:
-    def find(group: str, plural: str) -> ResourceType:
-        for rtype in store.registry.all():
-            if (rtype.group, rtype.plural) == (group, plural):
-                return rtype
-        raise KeyError(plural)
-
-    return {
-        "crds": find("apiextensions.k8s.io", "customresourcedefinitions"),
-        "deployments": find("apps", "deployments"),
-        "replicasets": find("apps", "replicasets"),
-        "statefulsets": find("apps", "statefulsets"),
-        "daemonsets": find("apps", "daemonsets"),
-        "jobs": find("batch", "jobs"),
-        "pods": find("", "pods"),
-    }
-
-
-def _replicas(obj: Obj) -> int:
-    return int(obj.get("spec", {}).get("replicas", 1))
-
-
-def _owned_by(obj: Obj, uid: str) -> bool:
-    return any(
-        ref.get("uid") == uid and ref.get("controller")
-        for ref in obj["metadata"].get("ownerReferences") or []
-    )
-
-
-def _owner_ref(owner: Obj) -> dict[str, Any]:
-    return {
-        "apiVersion": owner["apiVersion"],
-        "kind": owner["kind"],
-        "name": owner["metadata"]["name"],
-        "uid": owner["metadata"]["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
-def _pod_ready(pod: Obj) -> bool:
-    return any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in pod.get("status", {}).get("conditions", [])
-    )
-
-
-def _ready_count(pods: list[Obj], rs: Obj) -> int:
-    return sum(1 for p in pods if _owned_by(p, rs["metadata"]["uid"]) and _pod_ready(p))
-
-
-def _counts(status: Obj) -> tuple[int, int, int]:
-    return (
-        status.get("replicas", 0),
-        status.get("updatedReplicas", 0),
-        status.get("readyReplicas", 0),
-    )
-
-
-def _resolve(value: Any, total: int, *, round_up: bool) -> int:
-    if isinstance(value, str) and value.endswith("%"):
-        scaled = total * int(value[:-1]) / 100
-        return int(-(-scaled // 1)) if round_up else int(scaled)
-    return int(value)
-
-
-def _condition(
-    previous: Obj | None,
-    kind: str,
-    value: bool | None,
-    reason: str | None,
-    message: str | None,
-    *,
-    touch: bool = False,
-    pod_style: bool = False,
-) -> Obj:
-    text = "Unknown" if value is None else ("True" if value else "False")
-    stamp = now()
-    changed = previous is None or previous.get("status") != text or previous.get("reason") != reason
-    condition: dict[str, Any] = {"type": kind, "status": text}
-    if pod_style:
-        condition["lastProbeTime"] = None
-    else:
-        condition["lastUpdateTime"] = (
-            stamp if changed or touch else previous.get("lastUpdateTime", stamp)
-        )  # type: ignore[union-attr]
-    condition["lastTransitionTime"] = (
-        stamp
-        if previous is None or previous.get("status") != text
-        else previous.get("lastTransitionTime", stamp)
-    )
-    if reason:
-        condition["reason"] = reason
-    if message:
-        condition["message"] = message
-    return condition
-
-
-def _parse_time(text: str) -> float:
-    import calendar
-
-    return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
-
-
-def _workload_name(store: Store, t: dict[str, ResourceType], pod: Obj) -> str:
-    refs = pod["metadata"].get("ownerReferences") or []
-    if not refs:
-        return str(pod["metadata"]["name"])
-    ref = refs[0]
-    if ref.get("kind") == "ReplicaSet":
-        rs = store.find(t["replicasets"], pod["metadata"]["namespace"], ref["name"])
-        if rs is not None:
-            for owner in rs["metadata"].get("ownerReferences") or []:
-                return str(owner.get("name"))
-    return str(ref.get("name"))

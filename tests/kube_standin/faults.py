@@ -125,7 +125,7 @@ class Faults:
 @dataclass(frozen=True)
 class DenyRule:
     verb: str  # get, list, watch, create, update, patch, delete, deletecollection, or "*"
-    resource: str  # plural ("deployments") or "*"
+    resource: str  # "deployments", "deployments.apps", or "*"
     namespace: str | None = None
     name: str | None = None
     message: str | None = None  # e.g. an admission webhook's words; RBAC wording otherwise

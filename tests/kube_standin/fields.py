@@ -10,9 +10,10 @@ Lists that are neither associative nor sets are atomic: one leaf.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar, cast
 
 Path = tuple[str, ...]
+T = TypeVar("T")
 
 # Merge keys by field name, as the built-in types declare them
 # (`patchMergeKey` / `listMapKeys`). Lists of other names are atomic.
@@ -33,6 +34,15 @@ MERGE_KEYS: dict[str, tuple[str, ...]] = {
 }
 SET_LISTS = frozenset({"finalizers"})
 TRACKED_METADATA = ("labels", "annotations", "finalizers", "ownerReferences")
+
+
+def clone(value: T) -> T:
+    """A deep copy of JSON data (several times faster than copy.deepcopy)."""
+    if isinstance(value, dict):
+        return cast(T, {k: clone(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return cast(T, [clone(v) for v in value])
+    return value
 
 
 def merge_key(name: str, items: list[Any]) -> tuple[str, ...] | None:

@@ -245,7 +245,7 @@ def _validate_workload(spec: dict[str, Any], causes: list[Cause]) -> None:
         selector.get("matchLabels") or selector.get("matchExpressions")
     ):
         causes.append(("FieldValueRequired", "spec.selector", "Required value"))
-    template = spec.get("template") if isinstance(spec.get("template"), dict) else {}
+    template: dict[str, Any] = spec["template"] if isinstance(spec.get("template"), dict) else {}
     labels = (template.get("metadata") or {}).get("labels") or {}
     if isinstance(selector, dict) and selector and not match_selector(selector, labels):
         causes.append(
@@ -268,7 +268,7 @@ def _validate_workload(spec: dict[str, Any], causes: list[Cause]) -> None:
 
 
 def _validate_job(spec: dict[str, Any], causes: list[Cause]) -> None:
-    template = spec.get("template") if isinstance(spec.get("template"), dict) else {}
+    template: dict[str, Any] = spec["template"] if isinstance(spec.get("template"), dict) else {}
     pod_spec = template.get("spec") or {}
     _validate_pod_spec(pod_spec, "spec.template.spec", causes)
     if pod_spec.get("restartPolicy") not in ("OnFailure", "Never"):

@@ -3,13 +3,12 @@ and the structural merge server-side apply performs."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import jsonpatch
 
 from tests.kube_standin.errors import ApiError, bad_request
-from tests.kube_standin.fields import SET_LISTS, item_element, merge_key
+from tests.kube_standin.fields import SET_LISTS, clone, item_element, merge_key
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -21,8 +20,8 @@ APPLY_PATCH_CBOR = "application/apply-patch+cbor"
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386: maps merge, null deletes, everything else replaces."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return clone(patch)
+    result = clone(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
@@ -60,10 +59,10 @@ def structural_merge(target: dict[str, Any], applied: dict[str, Any]) -> dict[st
 
 def _merge(target: Any, patch: Any, *, directives: bool) -> Any:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return clone(patch)
     if directives and patch.get("$patch") == "replace":
-        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return {k: clone(v) for k, v in patch.items() if k != "$patch"}
+    result = clone(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if directives and key.startswith("$"):
             if key.startswith("$deleteFromPrimitiveList/"):
@@ -88,14 +87,14 @@ def _merge(target: Any, patch: Any, *, directives: bool) -> Any:
 def _merge_list(name: str, live: Any, patch: list[Any], *, directives: bool) -> list[Any]:
     live_items = list(live) if isinstance(live, list) else []
     if directives and {"$patch": "replace"} in patch:
-        return [copy.deepcopy(i) for i in patch if i != {"$patch": "replace"}]
+        return [clone(i) for i in patch if i != {"$patch": "replace"}]
     if name in SET_LISTS:
         return live_items + [i for i in patch if i not in live_items]
     plain = [i for i in patch if not (isinstance(i, dict) and "$patch" in i)]
     keys = merge_key(name, plain + live_items) if plain or live_items else None
     if keys is None:
-        return copy.deepcopy(plain)
-    result = copy.deepcopy(live_items)
+        return clone(plain)
+    result = clone(live_items)
     for item in patch:
         element = item_element(keys, item)
         index = next(

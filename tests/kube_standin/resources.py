@@ -23,6 +23,7 @@ class ResourceType:
     # A status subresource: main-resource writes keep the stored status and
     # `/status` writes change nothing else.
     status: bool = False
+    scale: bool = False  # a `/scale` subresource (autoscaling/v1 Scale)
     verbs: tuple[str, ...] = ALL_VERBS
     custom: bool = False  # served for a CustomResourceDefinition
 
@@ -55,6 +56,18 @@ class ResourceType:
                     "singularName": "",
                     "namespaced": self.namespaced,
                     "kind": self.kind,
+                    "verbs": list(SUB_VERBS),
+                }
+            )
+        if self.scale:
+            entries.append(
+                {
+                    "name": f"{self.plural}/scale",
+                    "singularName": "",
+                    "namespaced": self.namespaced,
+                    "group": "autoscaling",
+                    "version": "v1",
+                    "kind": "Scale",
                     "verbs": list(SUB_VERBS),
                 }
             )
@@ -93,6 +106,7 @@ BUILTIN: tuple[ResourceType, ...] = (
         short_names=("deploy",),
         generation=True,
         status=True,
+        scale=True,
     ),
     _t(
         "apps",
@@ -103,6 +117,7 @@ BUILTIN: tuple[ResourceType, ...] = (
         short_names=("rs",),
         generation=True,
         status=True,
+        scale=True,
     ),
     _t(
         "apps",
@@ -113,6 +128,7 @@ BUILTIN: tuple[ResourceType, ...] = (
         short_names=("sts",),
         generation=True,
         status=True,
+        scale=True,
     ),
     _t(
         "apps",

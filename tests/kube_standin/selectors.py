@@ -30,16 +30,28 @@ def _split(selector: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
+def _requirement(key: str, op: str, values: frozenset[str]) -> Requirement:
+    def check(labels: dict[str, str]) -> bool:
+        if op in ("=", "=="):
+            return labels.get(key) in values
+        if op in ("!=", "notin"):
+            return labels.get(key) not in values
+        if op == "in":
+            return labels.get(key) in values
+        if op == "exists":
+            return key in labels
+        return key not in labels  # "!"
+
+    return check
+
+
 def parse_labels(selector: str) -> list[Requirement]:
     requirements: list[Requirement] = []
     for part in _split(selector):
         eq = _EQ.match(part)
         if eq:
             key, op, value = eq.groups()
-            if op == "!=":
-                requirements.append(lambda labels, k=key, v=value: labels.get(k) != v)
-            else:
-                requirements.append(lambda labels, k=key, v=value: labels.get(k) == v)
+            requirements.append(_requirement(key, op, frozenset({value})))
             continue
         match = _SET.match(part)
         if not match:
@@ -48,15 +60,10 @@ def parse_labels(selector: str) -> list[Requirement]:
             )
         negate, key, op, values = match.groups()
         if op:
-            wanted = {v.strip() for v in values.split(",") if v.strip()}
-            if op == "in":
-                requirements.append(lambda labels, k=key, w=wanted: labels.get(k) in w)
-            else:
-                requirements.append(lambda labels, k=key, w=wanted: labels.get(k) not in w)
-        elif negate:
-            requirements.append(lambda labels, k=key: k not in labels)
+            wanted = frozenset(v.strip() for v in values.split(",") if v.strip())
+            requirements.append(_requirement(key, op, wanted))
         else:
-            requirements.append(lambda labels, k=key: k in labels)
+            requirements.append(_requirement(key, "!" if negate else "exists", frozenset()))
     return requirements
 
 
@@ -109,9 +116,15 @@ def parse_fields(selector: str, rtype: ResourceType) -> list[Callable[[dict[str,
         field, op, value = match.groups()
         if field not in allowed:
             raise bad_request(f"field label not supported: {field}")
-        negate = op == "!="
-        checks.append(lambda obj, f=field, v=value, n=negate: (_dig(obj, f) == v) != n)
+        checks.append(_field_check(field, value, negate=op == "!="))
     return checks
+
+
+def _field_check(field: str, value: str, *, negate: bool) -> Callable[[dict[str, Any]], bool]:
+    def check(obj: dict[str, Any]) -> bool:
+        return (_dig(obj, field) == value) != negate
+
+    return check
 
 
 def _dig(obj: dict[str, Any], dotted: str) -> str:

@@ -18,8 +18,8 @@ from tests.kube_standin import discovery, errors, patches
 from tests.kube_standin.errors import ApiError
 from tests.kube_standin.faults import Request
 from tests.kube_standin.resources import ResourceType
-from tests.kube_standin.selectors import parse_fields, parse_labels
-from tests.kube_standin.store import Event, Obj, Store
+from tests.kube_standin.store import Obj, Store
+from tests.kube_standin.watch import Watching
 
 if TYPE_CHECKING:
     from tests.kube_standin.standin import KubeStandin
@@ -34,7 +34,7 @@ class Server(ThreadingHTTPServer):
     standin: KubeStandin
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(Watching, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # small writes would otherwise wait for delayed ACKs
     server: Server
@@ -69,35 +69,46 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/_standin/"):
             self._internal(method, path)
             return
+        # Logged just before the answer is written, so a client that has its
+        # answer always finds its request in the log.
+        self._pending: Request | None = Request(method, path, url.query, content_type, 0)
         action = standin.faults.pick(method, path)
         if action.delay:
             time.sleep(action.delay)
         if action.drop:
-            standin.requests.add(Request(method, path, url.query, content_type, 0))
+            self._log(0)
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
-        status = 0
         try:
             if action.status is not None:
                 headers = {"Retry-After": str(action.retry_after)} if action.retry_after else {}
                 raise _fault_error(action.status, headers)
             self._authenticate()
-            status = self._route(method, path, query, raw, content_type)
+            self._route(method, path, query, raw, content_type)
         except ApiError as exc:
-            status = exc.code
             self._send(exc.code, exc.status(), exc.headers)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
         except Exception as exc:  # an internal error answers 500 like the API would
-            status = 500
             self._send(
                 500, ApiError(500, "InternalError", f"Internal error occurred: {exc!r}").status()
             )
         finally:
-            standin.requests.add(Request(method, path, url.query, content_type, status))
+            self._log(0)
+
+    def _log(self, status: int) -> None:
+        pending = getattr(self, "_pending", None)
+        if pending is not None:
+            self._pending = None
+            self.server.standin.requests.add(
+                Request(pending.method, pending.path, pending.query, pending.content_type, status)
+            )
 
     def _send(self, code: int, body: Any, headers: dict[str, str] | None = None) -> int:
         data = json.dumps(body, separators=(",", ":")).encode()
+        self._log(code)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -142,9 +153,7 @@ class Handler(BaseHTTPRequestHandler):
         if parts == ["api"]:
             return self._send(
                 200,
-                discovery.api_versions(
-                    f"{self.server.server_address[0]}:{self.server.server_address[1]}"
-                ),
+                discovery.api_versions(f"{self.server.standin.host}:{self.server.standin.port}"),
             )
         if parts == ["apis"]:
             return self._send(200, discovery.api_group_list(store.registry))
@@ -163,9 +172,13 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, listing)
         namespace, plural, name, sub = _split_resource(group, rest)
         rtype = store.registry.find(group, version, plural)
-        if rtype is None or (namespace and not rtype.namespaced) or sub not in ("", "status"):
+        if (
+            rtype is None
+            or (namespace and not rtype.namespaced)
+            or sub not in ("", "status", "scale")
+        ):
             raise _no_route()
-        if sub == "status" and not rtype.status:
+        if (sub == "status" and not rtype.status) or (sub == "scale" and not rtype.scale):
             raise _no_route()
         return self._serve(store, rtype, method, namespace, name, sub, query, raw, content_type)
 
@@ -197,6 +210,10 @@ class Handler(BaseHTTPRequestHandler):
             raise errors.method_not_allowed(method, rtype.plural)
         if verb == "watch":
             return self._watch(store, rtype, namespace or None, q)
+        if sub == "scale":
+            return self._scale(
+                store, rtype, verb, namespace, name, raw, content_type, manager, dry_run
+            )
         if verb == "list":
             items, rv = store.list(
                 rtype, namespace or None, q.get("labelSelector", ""), q.get("fieldSelector", "")
@@ -296,8 +313,59 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, _list_body(rtype, deleted_items, str(store.rv), {}))
         raise errors.method_not_allowed(method, rtype.plural)
 
+    def _scale(
+        self,
+        store: Store,
+        rtype: ResourceType,
+        verb: str,
+        namespace: str,
+        name: str,
+        raw: bytes,
+        content_type: str,
+        manager: str,
+        dry_run: bool,
+    ) -> int:
+        """The `/scale` subresource: an autoscaling/v1 Scale view of spec.replicas."""
+        current = scale_of(store.get(rtype, namespace, name))
+        if verb == "get":
+            return self._send(200, current)
+        if verb == "update":
+            wanted = _parse(raw, content_type)
+        elif verb == "patch":
+            body = _parse(raw, "application/json")
+            if content_type == patches.JSON_PATCH:
+                wanted = patches.json_patch(current, body)
+            elif content_type in (patches.MERGE_PATCH, patches.STRATEGIC_PATCH):
+                wanted = patches.merge_patch(current, body)
+            else:
+                raise errors.unsupported_media_type(content_type)
+        else:
+            raise errors.method_not_allowed(self.command, f"{rtype.plural}/scale")
+        replicas = (wanted.get("spec") or {}).get("replicas") if isinstance(wanted, dict) else None
+        if not isinstance(replicas, int) or replicas < 0:
+            raise errors.invalid(
+                rtype,
+                name,
+                [
+                    (
+                        "FieldValueInvalid",
+                        "spec.replicas",
+                        f"Invalid value: {replicas}: must be greater than or equal to 0",
+                    )
+                ],
+            )
+        merge: dict[str, Any] = {"spec": {"replicas": replicas}}
+        wanted_rv = (wanted.get("metadata") or {}).get("resourceVersion")
+        if wanted_rv:
+            merge["metadata"] = {"resourceVersion": wanted_rv}
+        updated = store.patch(
+            rtype, namespace, name, patches.MERGE_PATCH, merge, manager=manager, dry_run=dry_run
+        )
+        return self._send(200, scale_of(updated))
+
     def _send_text(self, text: str) -> int:
         data = text.encode()
+        self._log(200)
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
@@ -311,7 +379,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _check_denied(self, rtype: ResourceType, verb: str, namespace: str, name: str) -> None:
         for rule in self.server.standin.knobs.deny:
-            if not rule.matches(verb, rtype.plural, namespace, name):
+            if not (
+                rule.matches(verb, rtype.plural, namespace, name)
+                or rule.matches(verb, rtype.group_resource, namespace, name)
+            ):
                 continue
             if rule.message is not None:
                 message = rule.message
@@ -330,119 +401,22 @@ class Handler(BaseHTTPRequestHandler):
                 details["group"] = rtype.group
             raise ApiError(rule.code, reason, message, details)
 
-    # --- watch ---------------------------------------------------------------
 
-    def _watch(
-        self, store: Store, rtype: ResourceType, namespace: str | None, q: dict[str, str]
-    ) -> int:
-        knobs = self.server.standin.knobs
-        labels = parse_labels(q["labelSelector"]) if q.get("labelSelector") else []
-        checks = parse_fields(q["fieldSelector"], rtype) if q.get("fieldSelector") else []
-        timeout = float(q.get("timeoutSeconds") or knobs.watch_timeout)
-        bookmarks = q.get("allowWatchBookmarks") in ("true", "1") and knobs.bookmark_interval > 0
-        requested = q.get("resourceVersion", "")
-
-        def selected(obj: Obj) -> bool:
-            return (
-                (namespace is None or obj["metadata"].get("namespace") == namespace)
-                and all(r(obj["metadata"].get("labels") or {}) for r in labels)
-                and all(c(obj) for c in checks)
-            )
-
-        def same_type(event: Event) -> bool:
-            return (event.rtype.group, event.rtype.plural) == (rtype.group, rtype.plural)
-
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        with store.changed:
-            if requested in ("", "0"):
-                items, rv_text = store.list(rtype, namespace)
-                position = int(rv_text)
-                initial = [{"type": "ADDED", "object": obj} for obj in items if selected(obj)]
-            else:
-                try:
-                    position = int(requested)
-                except ValueError:
-                    position = -1
-                initial = []
-        try:
-            for event in initial:
-                self._chunk(event)
-            if position < 0:
-                self._chunk(
-                    {
-                        "type": "ERROR",
-                        "object": errors.bad_request(
-                            f'invalid resource version "{requested}"'
-                        ).status(),
-                    }
-                )
-                return self._end_chunks()
-            deadline = time.monotonic() + timeout
-            next_bookmark = time.monotonic() + knobs.bookmark_interval
-            while (
-                time.monotonic() < deadline
-                and not store.closed
-                and self.server.standin.store is store
-            ):
-                try:
-                    events = store.events_after(position, same_type)
-                except ApiError as exc:
-                    self._chunk({"type": "ERROR", "object": exc.status() | {"code": 410}})
-                    break
-                for event in events:
-                    position = event.rv
-                    shown = self._translate(event, selected)
-                    if shown is not None:
-                        self._chunk({"type": shown, "object": _served(rtype, event.obj)})
-                if bookmarks and time.monotonic() >= next_bookmark:
-                    self._chunk(
-                        {
-                            "type": "BOOKMARK",
-                            "object": {
-                                "kind": rtype.kind,
-                                "apiVersion": rtype.api_version,
-                                "metadata": {"resourceVersion": str(max(position, store.rv))},
-                            },
-                        }
-                    )
-                    position = max(position, store.rv)
-                    next_bookmark = time.monotonic() + knobs.bookmark_interval
-                with store.changed:
-                    if not [e for e in store.events if e.rv > position] and not store.closed:
-                        wait = (
-                            min(deadline, next_bookmark if bookmarks else deadline)
-                            - time.monotonic()
-                        )
-                        store.changed.wait(timeout=max(0.0, min(wait, 0.5)))
-            return self._end_chunks()
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-            return 200
-
-    @staticmethod
-    def _translate(event: Event, selected: Any) -> str | None:
-        """The event as this watch shows it: objects entering or leaving its
-        selector appear ADDED or DELETED, like the API server's watch cache."""
-        now = selected(event.obj)
-        if event.type != "MODIFIED":
-            return event.type if now else None
-        before = event.old is not None and selected(event.old)
-        if now:
-            return "MODIFIED" if before else "ADDED"
-        return "DELETED" if before else None
-
-    def _chunk(self, event: dict[str, Any]) -> None:
-        data = json.dumps(event, separators=(",", ":")).encode() + b"\n"
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
-
-    def _end_chunks(self) -> int:
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
-        return 200
+def scale_of(obj: Obj) -> Obj:
+    selector = (obj.get("spec") or {}).get("selector") or {}
+    labels = ",".join(f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items()))
+    metadata = obj["metadata"]
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            k: metadata[k]
+            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if k in metadata
+        },
+        "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 1)},
+        "status": {"replicas": (obj.get("status") or {}).get("replicas", 0), "selector": labels},
+    }
 
 
 def _split_resource(group: str, rest: list[str]) -> tuple[str, str, str, str]:
@@ -486,6 +460,16 @@ def _dry_run(query: dict[str, list[str]]) -> bool:
     return bool(values)
 
 
+class _JsonLikeLoader(yaml.SafeLoader):
+    """SafeLoader without YAML's timestamps: `2024-01-01T00:00:00Z` stays a string, as in the API."""
+
+
+_JsonLikeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _parse(raw: bytes, content_type: str) -> Any:
     if len(raw) > MAX_BODY:
         raise ApiError(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
@@ -493,18 +477,12 @@ def _parse(raw: bytes, content_type: str) -> Any:
         raise errors.bad_request("the request has no body")
     try:
         if content_type in ("application/yaml", patches.APPLY_PATCH):
-            return yaml.safe_load(raw)
+            return yaml.load(raw, Loader=_JsonLikeLoader)
         if content_type not in ("application/json", ""):
             raise errors.unsupported_media_type(content_type)
         return json.loads(raw)
     except (ValueError, yaml.YAMLError) as exc:
         raise errors.bad_request(f"the body of the request could not be decoded: {exc}") from exc
-
-
-def _served(rtype: ResourceType, obj: Obj) -> Obj:
-    if rtype.custom:
-        return {**obj, "apiVersion": rtype.api_version}
-    return obj
 
 
 def _list_body(rtype: ResourceType, items: list[Obj], rv: str, q: dict[str, str]) -> dict[str, Any]:

@@ -35,7 +35,8 @@ class KubeStandin:
         self.store = self._new_store()
         self._server: Server
         self._server, self._thread = serve(self, host, port)
-        self.host, self.port = self._server.server_address[0], int(self._server.server_address[1])
+        address = self._server.server_address
+        self.host, self.port = str(address[0]), int(address[1])
         self.url = f"http://{self.host}:{self.port}"
         self.kubeconfig = write_kubeconfig(kubeconfig, self.url, TOKEN)
         self.controller = Controller(self)
@@ -76,7 +77,9 @@ class KubeStandin:
             time.sleep(0.01)
 
     def settle(self, timeout: float = 10.0) -> None:
-        """Wait until the controller has nothing left to do (a pass with no writes)."""
+        """Wait until the controller has nothing left to do now (a pass with no
+        writes). Work waiting on a timer (pod_start_delay, crd_establish_delay,
+        a progress deadline) is not waited for: use `wait` for those."""
         self.controller.settle(timeout)
 
     # Direct access for test setup and assertions (not logged as requests).
@@ -115,7 +118,7 @@ class KubeStandin:
         """A `kubernetes.client.ApiClient` for this stand-in."""
         from kubernetes import config
 
-        return config.new_client_from_config(config_file=str(self.kubeconfig))
+        return config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
 
     def dynamic_client(self) -> Any:
         """A `kubernetes.dynamic.DynamicClient` with its own discovery cache file.
@@ -130,4 +133,4 @@ class KubeStandin:
             self.kubeconfig.parent
             / f"discovery-{self.port}-{self._clients}-{uuid.uuid4().hex[:8]}.json"
         )
-        return DynamicClient(self.api_client(), cache_file=str(cache))
+        return DynamicClient(self.api_client(), cache_file=str(cache))  # type: ignore[no-untyped-call]

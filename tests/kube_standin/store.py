@@ -5,15 +5,15 @@ watches read."""
 from __future__ import annotations
 
 import collections
-import copy
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tests.kube_standin import apply as ssa
 from tests.kube_standin import errors, kinds, patches
+from tests.kube_standin.fields import clone
 from tests.kube_standin.resources import Registry, ResourceType
 from tests.kube_standin.selectors import parse_fields, parse_labels
 
@@ -69,7 +69,7 @@ class Store:
         return self.objects.setdefault((rtype.group, rtype.plural), {})
 
     def _served(self, rtype: ResourceType, obj: Obj) -> Obj:
-        result = copy.deepcopy(obj)
+        result = clone(obj)
         if rtype.custom:
             result["apiVersion"] = rtype.api_version
         return result
@@ -104,6 +104,16 @@ class Store:
                 and all(check(obj) for check in checks)
             ]
             return items, str(self.rv)
+
+    def view(self, rtype: ResourceType, namespace: str | None) -> Sequence[Obj]:
+        """The stored objects themselves, for the controller: read-only, never copied
+        (the store replaces objects on writes, it never changes them in place)."""
+        with self.changed:
+            return [
+                obj
+                for (ns, _), obj in sorted(self._bucket(rtype).items())
+                if namespace is None or ns == namespace
+            ]
 
     def namespace_exists(self, name: str) -> bool:
         with self.changed:
@@ -252,8 +262,12 @@ class Store:
     ) -> Obj:
         if not isinstance(body, dict):
             raise errors.bad_request("the apply configuration must be an object")
-        body = copy.deepcopy(body)
+        body = clone(body)
+        if not body.get("apiVersion") or not body.get("kind"):
+            raise errors.bad_request("the apply configuration must set apiVersion and kind")
         metadata = body.setdefault("metadata", {})
+        if metadata.get("managedFields") is not None:
+            raise errors.bad_request("metadata.managedFields must be nil")
         if metadata.get("name", name) != name:
             raise errors.bad_request(
                 f"the name of the object ({metadata.get('name')}) does not match the name on the URL ({name})"
@@ -305,12 +319,12 @@ class Store:
         if "generation" in old["metadata"]:
             metadata["generation"] = old["metadata"]["generation"]
         if subresource == "status":
-            obj = {**copy.deepcopy(old), "status": obj.get("status", {})}
+            obj = {**clone(old), "status": obj.get("status", {})}
             obj["metadata"]["managedFields"] = metadata.get("managedFields", [])
         elif rtype.status:
             obj.pop("status", None)
             if "status" in old:
-                obj["status"] = copy.deepcopy(old["status"])
+                obj["status"] = clone(old["status"])
         if subresource != "status":
             self._admit(rtype, obj, old)
         if rtype.generation and _spec_of(obj) != _spec_of(old):
@@ -361,11 +375,11 @@ class Store:
             if old["metadata"].get("finalizers"):
                 if old["metadata"].get("deletionTimestamp"):
                     return self._served(rtype, old)
-                obj = copy.deepcopy(old)
+                obj = clone(old)
                 obj["metadata"]["deletionTimestamp"] = ssa.now()
                 obj["metadata"]["deletionGracePeriodSeconds"] = 0
                 return self._write(rtype, old, obj)
-            obj = copy.deepcopy(old)
+            obj = clone(old)
             if rtype.plural == "namespaces":
                 obj["metadata"]["deletionTimestamp"] = ssa.now()
                 obj.setdefault("status", {})["phase"] = "Terminating"
@@ -377,12 +391,13 @@ class Store:
     def _prepare_body(self, rtype: ResourceType, namespace: str, body: Any) -> Obj:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request must be an object")
-        obj = copy.deepcopy(body)
+        obj = clone(body)
         self._check_kind(rtype, obj)
         obj["apiVersion"], obj["kind"] = rtype.api_version, rtype.kind
         metadata = obj.setdefault("metadata", {})
         if not isinstance(metadata, dict):
             raise errors.bad_request("metadata must be an object")
+        _check_string_maps(rtype, obj)
         if rtype.namespaced:
             if metadata.get("namespace", namespace) != namespace:
                 raise errors.bad_request(
@@ -459,7 +474,7 @@ class Store:
         self._collect_dependents(obj["metadata"]["uid"], propagation)
 
     def _force_remove(self, rtype: ResourceType, obj: Obj) -> None:
-        obj = copy.deepcopy(obj)
+        obj = clone(obj)
         obj["metadata"].pop("finalizers", None)
         self._remove(rtype, obj)
 
@@ -471,16 +486,16 @@ class Store:
                 if not any(ref.get("uid") == uid for ref in refs):
                     continue
                 if propagation == "Orphan":
-                    new = copy.deepcopy(child)
+                    new = clone(child)
                     new["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != uid]
                     if not new["metadata"]["ownerReferences"]:
                         del new["metadata"]["ownerReferences"]
                     self._write(rtype, child, new)
                 elif len(refs) == 1:
-                    self._remove(rtype, copy.deepcopy(child))
+                    self._remove(rtype, clone(child))
 
     def _record(self, rtype: ResourceType, kind: str, obj: Obj, old: Obj | None = None) -> None:
-        self.events.append(Event(self.rv, rtype, kind, copy.deepcopy(obj), copy.deepcopy(old)))
+        self.events.append(Event(self.rv, rtype, kind, clone(obj), clone(old)))
         while len(self.events) > self.history_limit:
             self.compacted_rv = self.events.popleft().rv
         self.changed.notify_all()
@@ -494,11 +509,17 @@ class Store:
 
     # --- for watches and the controller ----------------------------------------
 
-    def events_after(self, rv: int, accept: Callable[[Event], bool]) -> list[Event]:
+    def events_after(self, rv: int, accept: Callable[[Event], bool]) -> tuple[Sequence[Event], int]:
+        """Accepted events newer than `rv`, and the resourceVersion they run up to."""
         with self.changed:
             if rv < self.compacted_rv:
                 raise errors.gone(f"too old resource version: {rv} ({self.compacted_rv})")
-            return [e for e in self.events if e.rv > rv and accept(e)]
+            newer: list[Event] = []
+            for event in reversed(self.events):
+                if event.rv <= rv:
+                    break
+                newer.append(event)
+            return [e for e in reversed(newer) if accept(e)], max(rv, self.rv)
 
     def compact(self) -> None:
         """Forget the event history: watches from an older resourceVersion get 410 Gone."""
@@ -521,7 +542,7 @@ class Store:
             )
             if current is None or current.get("status") == status:
                 return
-            new = copy.deepcopy(current)
+            new = clone(current)
             new["status"] = status
             self._update(rtype, current, new, manager=manager, subresource="status", dry_run=False)
 
@@ -554,12 +575,29 @@ def establish_crd(crd: Obj) -> None:
             stored.append(version["name"])
 
 
+_STRING_MAPS = {"configmaps": ("data", "binaryData"), "secrets": ("data", "stringData")}
+
+
+def _check_string_maps(rtype: ResourceType, obj: Obj) -> None:
+    """Maps of strings in the Go types: anything else fails to decode (400)."""
+    places = [(obj["metadata"], key, f"ObjectMeta.{key}") for key in ("labels", "annotations")]
+    places += [(obj, key, f"{rtype.kind}.{key}") for key in _STRING_MAPS.get(rtype.plural, ())]
+    for parent, key, where in places:
+        value = parent.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise errors.bad_request(
+                f"json: cannot unmarshal into Go struct field {where} of type map[string]string"
+            )
+
+
 def _spec_of(obj: Obj) -> Obj:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
 
 def _without_times(obj: Obj) -> Obj:
-    result = copy.deepcopy(obj)
+    result = clone(obj)
     for entry in result.get("metadata", {}).get("managedFields") or []:
         entry.pop("time", None)
     return result

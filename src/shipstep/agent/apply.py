@@ -17,7 +17,7 @@ from shipstep.agent.config import AgentConfig
 from shipstep.agent.health import health
 from shipstep.agent.kube import CRD, Cluster, KubeError
 from shipstep.agent.objects import ObjectId
-from shipstep.agent.plan import UNCHANGED, Plan, PlanItem, stage_of
+from shipstep.agent.plan import DRIFT, UNCHANGED, Plan, PlanItem, stage_of
 
 CREATED, CONFIGURED, FAILED = "created", "configured", "failed"
 
@@ -44,9 +44,10 @@ class ApplyReport:
 
 def _apply_one(cluster: Cluster, item: PlanItem, config: AgentConfig) -> ObjectResult:
     try:
-        status, live = cluster.apply(
-            item.info, item.desired, config.field_manager, config.force_conflicts
-        )
+        # Correcting drift takes back the fields someone changed behind our
+        # back; a conflict on a new desired state is reported instead.
+        force = config.force_conflicts or item.action == DRIFT
+        status, live = cluster.apply(item.info, item.desired, config.field_manager, force)
     except KubeError as error:
         prefix = "conflict: " if error.status == 409 else ""
         return ObjectResult(item.id, FAILED, prefix + error.message)

@@ -18,7 +18,7 @@ PRUNE_DISABLED = "disabled"
 class RenderLimits:
     max_file_bytes: int = 1 << 20  # one manifest file
     max_total_bytes: int = 64 << 20  # the whole revision
-    max_documents: int = 20_000
+    max_documents: int = 10_000  # keeps the inventory ConfigMap well under its 1 MiB limit
     max_nodes_per_document: int = 100_000
 
 

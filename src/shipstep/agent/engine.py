@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from shipstep.agent.apply import CREATED, FAILED, ApplyReport, ObjectResult, app
 from shipstep.agent.config import OWNER_LABEL, AgentConfig
 from shipstep.agent.inventory import Entry, Inventory
 from shipstep.agent.kube import CONFIG_MAP, Cluster, KubeError
-from shipstep.agent.objects import Manifest, Obj, ObjectId
+from shipstep.agent.objects import Manifest, Obj, ObjectId, slim
 from shipstep.agent.plan import CREATE, DRIFT, Plan, make_plan, prepare
 from shipstep.agent.policy import Gate
 from shipstep.agent.prune import PrunePlan, plan_prune
@@ -123,8 +124,14 @@ class Engine:
         problems = self.gate.check(m for m, _ in validated.objects)
         if problems:
             raise Refused(problems)
-        prepared = {m.id: prepare(m.obj, self.config) for m, _ in validated.objects}
-        return Desired(revision, validated.objects, prepared)
+        # Keep only the prepared copies (the rendered dicts are dropped): a
+        # revision of thousands of objects is held once, not twice.
+        objects = [
+            (Manifest(prepare(m.obj, self.config, in_place=True), m.source), info)
+            for m, info in validated.objects
+        ]
+        prepared = {m.id: m.obj for m, _ in objects}
+        return Desired(revision, objects, prepared)
 
     # -- cluster state ---------------------------------------------------------
 
@@ -153,31 +160,56 @@ class Engine:
         self.cluster.apply(CONFIG_MAP, body, self.config.field_manager, True)
 
     def _list_live(
-        self, kinds: dict[tuple[str, str], ResourceInfo], namespaces: set[str]
+        self,
+        kinds: dict[tuple[str, str], ResourceInfo],
+        namespaces: set[str],
+        wanted: dict[ObjectId, Obj] | None = None,
     ) -> tuple[dict[ObjectId, Obj], set[tuple[str, str]]]:
-        """Agent-labelled live objects of the kinds, and the kinds that could not be listed."""
-        live: dict[ObjectId, Obj] = {}
-        unlisted: set[tuple[str, str]] = set()
+        """Agent-labelled live objects of the kinds (one LIST per kind, or per
+        kind and namespace with allowed namespaces, run in parallel), and the
+        kinds that could not be listed."""
         selector = f"{OWNER_LABEL}={self.config.name}"
-        for group_kind, info in sorted(kinds.items()):
+        known = self.discovery()
+
+        def one(
+            item: tuple[tuple[str, str], ResourceInfo],
+        ) -> tuple[tuple[str, str], list[Obj] | None]:
+            group_kind, info = item
             scopes = (
                 sorted(namespaces) if info.namespaced and self.config.allowed_namespaces else [""]
             )
             try:
-                for namespace in scopes:
-                    for obj in self.cluster.list(
-                        info, label_selector=selector, namespace=namespace
-                    ):
-                        live[ObjectId.of(obj)] = obj
+                found: list[Obj] = []
+                for ns in scopes:
+                    # Slimmed as it arrives: a full LIST answer is not kept.
+                    found.extend(
+                        slim(obj, wanted.get(ObjectId.of(obj))) if wanted is not None else obj
+                        for obj in self.cluster.list(info, label_selector=selector, namespace=ns)
+                    )
+                return group_kind, found
             except KubeError as error:
+                if error.status == 404 and (info.api_version, info.kind) not in known:
+                    return group_kind, []  # a kind the revision's own CRD adds: nothing exists yet
                 if error.status in (403, 404, 405):
-                    unlisted.add(group_kind)
                     log.warning(
                         "cannot list kind",
                         extra={"fields": {"kind": info.kind, "error": error.message}},
                     )
-                    continue
+                    return group_kind, None
                 raise
+
+        live: dict[ObjectId, Obj] = {}
+        unlisted: set[tuple[str, str]] = set()
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(self.config.apply_concurrency, len(kinds)))
+        ) as pool:
+            for group_kind, objs in pool.map(one, sorted(kinds.items())):
+                if objs is None:
+                    unlisted.add(group_kind)
+                    continue
+                for obj in objs:
+                    oid = ObjectId.of(obj)
+                    live[oid] = obj
         return live, unlisted
 
     # -- the sync --------------------------------------------------------------
@@ -198,6 +230,11 @@ class Engine:
             if info.namespaced:
                 namespaces.add(manifest.id.namespace)
         unresolved: set[tuple[str, str]] = set()
+        if any(
+            (e.api_version, e.kind) not in discovery and e.id.group_kind not in kinds
+            for e in inventory.known
+        ):
+            discovery = self.discovery(refresh=True)  # kinds added since (CRDs applied by us)
         for entry in inventory.known:
             found = discovery.get((entry.api_version, entry.kind))
             if entry.id.group_kind in kinds:
@@ -208,7 +245,7 @@ class Engine:
                 kinds[entry.id.group_kind] = found
             if entry.namespace:
                 namespaces.add(entry.namespace)
-        live, unlisted = self._list_live(kinds, namespaces)
+        live, unlisted = self._list_live(kinds, namespaces, desired.prepared)
         if unlisted & {m.id.group_kind for m, _ in desired.objects}:
             raise ShipstepError(
                 "Cannot list kinds the revision applies: "

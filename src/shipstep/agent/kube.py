@@ -108,15 +108,13 @@ class Cluster:
         if query:
             path = f"{path}?{urlencode(query)}"
         headers = {"Accept": "application/json"}
-        payload: bytes | None = None
-        if body is not None:
+        if body is not None:  # the client serialises JSON (and apply-patch YAML) bodies
             headers["Content-Type"] = content_type
-            payload = json.dumps(body, separators=(",", ":")).encode()
         attempt = 0
         while True:
             with self._lock:
                 self.stats.count(method)
-            status, data, retry_after = self._once(method, path, headers, payload)
+            status, data, retry_after = self._once(method, path, headers, body)
             if status < 400:
                 return status, data
             if (status in RETRYABLE or status == 0) and attempt < self.max_retries:
@@ -132,7 +130,7 @@ class Cluster:
             raise self._error(status, data, method, path)
 
     def _once(
-        self, method: str, path: str, headers: dict[str, str], payload: bytes | None
+        self, method: str, path: str, headers: dict[str, str], payload: Any
     ) -> tuple[int, Obj, float | None]:
         method_, url, header_params, _, _ = self.api.param_serialize(
             method=method,
@@ -222,6 +220,8 @@ class Cluster:
         for item in items:  # LIST items carry neither apiVersion nor kind
             item.setdefault("apiVersion", info.api_version)
             item.setdefault("kind", info.kind)
+            # Never used, and often the largest part of an object.
+            (item.get("metadata") or {}).pop("managedFields", None)
         return list(items)
 
     def get(self, info: ResourceInfo, namespace: str, name: str) -> Obj | None:

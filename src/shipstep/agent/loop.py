@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shipstep.agent.config import AgentConfig
+from shipstep.agent.config import OWNER_LABEL, AgentConfig
 from shipstep.agent.engine import Desired, Engine, Refused, SyncReport
 from shipstep.agent.health import FAILED as HEALTH_FAILED
 from shipstep.agent.health import health
@@ -41,6 +41,9 @@ class Outcome:
     reason: str = ""
     report: SyncReport | None = None
     unhealthy: list[str] = field(default_factory=list)
+    refused_head: str | None = (
+        None  # the head commit, when it is refused (`revision` stays applied)
+    )
 
 
 class Agent:
@@ -134,7 +137,9 @@ class Agent:
             head = self.source.head()
         except SourceError as error:
             self.metrics.source_errors.inc()
-            log.warning("source unavailable", extra={"fields": {"error": error.message}})
+            log.warning(
+                "source unavailable", extra={"fields": {"error": error.message, "hint": error.hint}}
+            )
             head = None
         candidate: Desired | None = None
         if (
@@ -173,7 +178,14 @@ class Agent:
         self.ready = True
         if dry_run:
             return Outcome(target.revision, "dry-run", report=report)
-        return self._record(target, candidate is not None, report)
+        outcome = self._record(target, candidate is not None, report)
+        if self.refused is not None and self.refused == head:
+            outcome.refused_head = head
+            why = self.status.current().get("reason", "")
+            outcome.reason = "\n".join(
+                x for x in (f"revision {head} refused:", why, outcome.reason) if x
+            )
+        return outcome
 
     def _record(self, target: Desired, is_new: bool, report: SyncReport) -> Outcome:
         for r in report.apply.results:
@@ -188,7 +200,7 @@ class Agent:
             problems += unhealthy
         if problems:
             reason = "\n".join(problems)
-            if self.status.record(
+            if self.refused is None and self.status.record(
                 revision=target.revision, result=FAILED, reason=reason, counts=report.counts()
             ):
                 self.status.event("Failed", f"{target.revision[:12]}: {problems[0]}", warning=True)
@@ -202,6 +214,18 @@ class Agent:
             notes.append(f"prune blocked: {report.prune.blocked}")
         notes += [f"prune of {oid} failed: {message}" for oid, message in report.prune_failed]
         counts = report.counts() if report.wrote else None
+        if self.refused is not None:
+            # The head is refused: the status keeps saying so while the
+            # previous revision is reconciled (drift still corrected).
+            if report.drift:
+                self.status.event(
+                    "DriftCorrected",
+                    f"{report.drift} object(s) re-applied after drift",
+                    warning=True,
+                )
+            return Outcome(
+                target.revision, APPLIED if report.wrote else "unchanged", "\n".join(notes), report
+            )
         if self.status.record(
             revision=target.revision,
             result=APPLIED,
@@ -210,6 +234,10 @@ class Agent:
             counts=counts,
         ):
             self.status.event("Applied", f"{target.revision[:12]}: {report.counts()}")
+            if report.prune.blocked:
+                self.status.event("PruneBlocked", report.prune.blocked, warning=True)
+            for oid, message in report.prune_failed:
+                self.status.event("PruneFailed", f"{oid}: {message}", warning=True)
         if report.drift:
             self.status.event(
                 "DriftCorrected", f"{report.drift} object(s) re-applied after drift", warning=True
@@ -226,24 +254,33 @@ class Agent:
             m.id.group_kind: info for m, info in desired.objects if m.id.group_kind in WORKLOADS
         }
         wanted = {m.id for m, _ in desired.objects if m.id.group_kind in WORKLOADS}
+        # With allowed namespaces the RBAC is namespaced: list per namespace.
+        scopes = (
+            sorted({oid.namespace for oid in wanted}) if self.config.allowed_namespaces else [""]
+        )
         deadline = time.monotonic() + timeout
         while True:
             pending: list[str] = []
             failed: list[str] = []
             seen: set[ObjectId] = set()
-            for info in kinds.values():
+            live = [
+                obj
+                for info in kinds.values()
+                for namespace in scopes
                 for obj in self.engine.cluster.list(
-                    info, label_selector=f"shipstep.dev/agent={self.config.name}"
-                ):
-                    oid = ObjectId.of(obj)
-                    if oid not in wanted:
-                        continue
-                    seen.add(oid)
-                    verdict = health(obj)
-                    if verdict.status == HEALTH_FAILED:
-                        failed.append(f"{oid}: unhealthy: {verdict.message}")
-                    elif verdict.status != "Current":
-                        pending.append(f"{oid}: not ready after {timeout:.0f}s: {verdict.message}")
+                    info, label_selector=f"{OWNER_LABEL}={self.config.name}", namespace=namespace
+                )
+            ]
+            for obj in live:
+                oid = ObjectId.of(obj)
+                if oid not in wanted:
+                    continue
+                seen.add(oid)
+                verdict = health(obj)
+                if verdict.status == HEALTH_FAILED:
+                    failed.append(f"{oid}: unhealthy: {verdict.message}")
+                elif verdict.status != "Current":
+                    pending.append(f"{oid}: not ready after {timeout:.0f}s: {verdict.message}")
             pending += [f"{oid}: not found" for oid in sorted(wanted - seen)]
             if failed or not pending:
                 return failed
@@ -255,10 +292,14 @@ class Agent:
 
     def run(self, on_outcome: Callable[[Outcome], None] | None = None) -> None:
         """Reconcile every interval, or at once when the webhook triggers."""
+        was_leading = False
         while not self.stop.is_set():
             if self.elector is not None:
                 leading = self.elector.leading
                 self.metrics.leader.set(1 if leading else 0)
+                if leading and not was_leading:
+                    self.status.invalidate()  # the previous leader may have written it
+                was_leading = leading
                 if not leading:
                     self.heartbeat = time.monotonic()
                     self.trigger.wait(min(self.config.interval_seconds, 1.0))

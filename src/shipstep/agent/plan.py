@@ -37,9 +37,10 @@ _SERVER_FIELDS = (
 )
 
 
-def prepare(obj: Obj, config: AgentConfig) -> Obj:
-    """The object as the agent applies it: ownership label and desired-state hash added."""
-    out = normalize_secret(copy.deepcopy(obj))
+def prepare(obj: Obj, config: AgentConfig, *, in_place: bool = False) -> Obj:
+    """The object as the agent applies it: ownership label and desired-state
+    hash added. `in_place` reuses `obj` (for freshly rendered objects)."""
+    out = normalize_secret(obj if in_place else copy.deepcopy(obj))
     out.pop("status", None)
     meta = out.setdefault("metadata", {})
     for key in _SERVER_FIELDS:

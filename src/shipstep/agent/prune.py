@@ -8,7 +8,9 @@ Pure planning; the engine performs the deletes. Guards:
 - deleting more than `prune_max_share` of the inventory needs
   `prune_allow_mass`; without it nothing is deleted and the candidates stay in
   the inventory;
-- kinds whose live objects could not be listed are kept in the inventory.
+- kinds whose live objects could not be listed are kept in the inventory;
+- a Namespace that still holds desired objects is kept (deleting it would
+  delete them).
 """
 
 from __future__ import annotations
@@ -50,10 +52,13 @@ def plan_prune(
         plan.keep = [(e, plan.blocked) for e in candidates]
         return plan
     deletable: list[tuple[Entry, Obj]] = []
+    in_use = {oid.namespace for oid in desired}
     for entry in candidates:
         oid = entry.id
         obj = live.get(oid)
-        if oid.group_kind in unlisted:
+        if oid.group_kind == ("", "Namespace") and oid.name in in_use:
+            plan.keep.append((entry, "the namespace still holds desired objects"))
+        elif oid.group_kind in unlisted:
             plan.keep.append((entry, "its kind could not be listed"))
         elif obj is None:
             plan.forget.append((entry, "already gone or not owned by this agent"))

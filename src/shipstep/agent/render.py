@@ -1,7 +1,7 @@
 """Render a checkout into desired objects.
 
 Plain YAML directories are read natively: recursive, multi-document, sorted
-by path, with the safe loader, size limits, no aliases to containers (no
+by path, with the safe loader, size limits (aliases count at every use, so no
 "billion laughs"), and no path leaving the checkout (symlinks included). A
 directory holding a `kustomization.yaml` is built by an external
 `kubectl kustomize` / `kustomize build` when configured, with a timeout.
@@ -41,30 +41,25 @@ class _Loader(_BaseLoader):  # type: ignore[misc]
 
 
 def _check_tree(doc: Any, limit: int, where: str) -> None:
-    """Refuse aliases to containers (their expansion explodes) and huge documents."""
-    seen: set[int] = set()
+    """Refuse documents over `limit` nodes, counting aliased nodes at every
+    use: a "billion laughs" stops at the limit instead of exploding later."""
     stack = [doc]
     count = 0
     while stack:
         node = stack.pop()
-        if isinstance(node, dict | list):
-            if id(node) in seen:
-                raise RenderError(
-                    "YAML alias to a mapping or list: refused.",
-                    hint="Write the repeated block out; aliases can expand without bound.",
-                    file=where.rpartition(":")[0],
-                    line=int(where.rpartition(":")[2]),
-                )
-            seen.add(id(node))
-            stack.extend(node.values() if isinstance(node, dict) else node)
         count += 1
         if count > limit:
+            file, _, line = where.rpartition(":")
             raise RenderError(
-                f"Document has more than {limit} nodes.",
-                hint="Split the document; the agent limits document size.",
-                file=where.rpartition(":")[0],
-                line=int(where.rpartition(":")[2]),
+                f"Document expands to more than {limit} nodes (aliases count at every use).",
+                hint="Split the document or remove repeated aliases; the agent limits document size.",
+                file=file,
+                line=int(line),
             )
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def parse_documents(text: str, relative: str, limits: RenderLimits) -> list[Manifest]:
@@ -180,7 +175,7 @@ def render(
                 )
             manifests.extend(_kustomize(root, start, kustomize, kustomize_timeout, limits))
             continue
-        files = [start] if start.is_file() else list(_walk(root, start))
+        files = [start] if start.is_file() else sorted(_walk(root, start))
         for file in files:
             relative = str(file.relative_to(root))
             if not _inside(root, file):

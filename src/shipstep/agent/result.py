@@ -16,12 +16,14 @@ class AgentResult:
 
     @property
     def succeeded(self) -> bool:
-        return self.outcome.result in ("applied", "unchanged", "dry-run")
+        ok = self.outcome.result in ("applied", "unchanged", "dry-run")
+        return ok and self.outcome.refused_head is None
 
     def outputs(self) -> Mapping[str, OutputValue]:
         counts = self.outcome.report.counts() if self.outcome.report else {}
         return {
             "revision": self.outcome.revision,
+            "refused-revision": self.outcome.refused_head,
             "result": self.outcome.result,
             "reason": self.outcome.reason,
             **{k: v for k, v in counts.items()},

@@ -17,6 +17,7 @@ import hmac
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,6 +25,7 @@ from pathlib import Path
 from shipstep.agent.config import AgentConfig
 from shipstep.errors import ShipstepError
 
+_CREDENTIALS_IN_URL = re.compile(r"://[^/@\s]+@")
 _SHA = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
 
 
@@ -69,7 +71,7 @@ class GitSource:
             ]
             if known is not None:
                 options += ["-o", f"UserKnownHostsFile={known}"]
-            env["GIT_SSH_COMMAND"] = " ".join(options)
+            env["GIT_SSH_COMMAND"] = " ".join(shlex.quote(o) for o in options)
         return env
 
     def _git(self, *args: str, cwd: Path | None = None) -> str:
@@ -91,6 +93,7 @@ class GitSource:
         if completed.returncode != 0:
             detail = completed.stderr.strip().splitlines()
             message = detail[-1] if detail else f"exit code {completed.returncode}"
+            message = _CREDENTIALS_IN_URL.sub("://***@", message)
             hint = "Check the repository URL and that the git server is up."
             if re.search(
                 r"authentication|permission denied|403|401|could not read Username",

@@ -21,7 +21,8 @@ started and did not complete (an API error, a conflict, a CRD that never
 became Established, or an unhealthy rollout when health waiting is on).
 The ConfigMap is written only when something changed, never on a no-op
 reconcile. Each change also emits a Kubernetes Event on the ConfigMap
-(reasons `Applied`, `Failed`, `Refused`, `DriftCorrected`, `PruneBlocked`).
+(reasons `Applied`, `Failed`, `Refused`, `DriftCorrected`, `PruneBlocked`,
+`PruneFailed`).
 """
 
 from __future__ import annotations
@@ -93,6 +94,10 @@ class StatusWriter:
             live = self.cluster.get(CONFIG_MAP, self.config.namespace, self.config.status_name)
             self._current = dict((live or {}).get("data") or {})
         return self._current
+
+    def invalidate(self) -> None:
+        """Read the ConfigMap again before the next write (another replica may have written it)."""
+        self._current = None
 
     def record(
         self,

@@ -6,21 +6,33 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from shipstep.errors import InputError
-from shipstep.oci.auth import ChainCredentials, CredentialProvider, DockerConfig, StaticCredentials
-from shipstep.oci.client import RegistryClient
-from shipstep.oci.ecr import EcrCredentials
 from shipstep.progress import Reporter
-from shipstep.signing import awskms, keys
-from shipstep.signing.interface import Signer
+
+if TYPE_CHECKING:  # the imports themselves happen in the functions: `--help` stays fast
+    from shipstep.oci.client import RegistryClient
+    from shipstep.signing.interface import Signer
 
 ENV_SCHEME = "env://"
 
 
 def registry_options(function: click.decorators.FC) -> click.decorators.FC:
+    function = click.option(
+        "--insecure-registry",
+        "insecure_registries",
+        multiple=True,
+        metavar="HOST",
+        help="Allow plain HTTP or unverified TLS for HOST (loopback hosts always use HTTP).",
+    )(function)
+    function = click.option(
+        "--docker-config",
+        type=click.Path(dir_okay=False),
+        help="A Docker config.json for registry credentials (default ~/.docker/config.json).",
+    )(function)
     function = click.option(
         "--registry-password",
         envvar="SHIPSTEP_REGISTRY_PASSWORD",
@@ -30,8 +42,21 @@ def registry_options(function: click.decorators.FC) -> click.decorators.FC:
 
 
 def registry_client(
-    reporter: Reporter, username: str | None, password: str | None
+    reporter: Reporter,
+    username: str | None,
+    password: str | None,
+    docker_config: str | None = None,
+    insecure_registries: tuple[str, ...] = (),
 ) -> RegistryClient:
+    from shipstep.oci.auth import (
+        ChainCredentials,
+        CredentialProvider,
+        DockerConfig,
+        StaticCredentials,
+    )
+    from shipstep.oci.client import RegistryClient
+    from shipstep.oci.ecr import EcrCredentials
+
     providers: list[CredentialProvider] = []
     if username or password:
         if not (username and password):
@@ -43,8 +68,10 @@ def registry_client(
         providers.append(
             StaticCredentials(username, password, source="--registry-username/--registry-password")
         )
-    providers += [EcrCredentials(), DockerConfig()]
-    return RegistryClient(ChainCredentials(providers), reporter=reporter)
+    providers += [EcrCredentials(), DockerConfig(Path(docker_config) if docker_config else None)]
+    return RegistryClient(
+        ChainCredentials(providers), reporter=reporter, insecure_registries=insecure_registries
+    )
 
 
 def key_password(*, confirm: bool = False) -> bytes:
@@ -66,6 +93,8 @@ def key_password(*, confirm: bool = False) -> bytes:
 
 def load_key_material(reference: str) -> tuple[bytes, str]:
     """The bytes of `--key`: a file path or env://VARIABLE."""
+    from shipstep.signing import keys
+
     if reference.startswith(ENV_SCHEME):
         name = reference[len(ENV_SCHEME) :]
         value = os.environ.get(name)
@@ -79,9 +108,13 @@ def load_key_material(reference: str) -> tuple[bytes, str]:
 
 
 def signer_for(reference: str, reporter: Reporter) -> Signer:
+    from shipstep.signing import awskms, keys
+
     if awskms.is_kms_ref(reference):
         return awskms.KmsSigner(reference)
     data, source = load_key_material(reference)
+    if reference.startswith(ENV_SCHEME):
+        reporter.mask(data.decode(errors="replace"))
     password = None
     if any(block.label in keys.ENCRYPTED_LABELS for block in keys.pem_blocks(data)):
         password = key_password()

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from shipstep.agent.config import AgentConfig
+from shipstep.agent.config import AgentConfig, RenderLimits
 from shipstep.agent.engine import Engine
 from shipstep.agent.kube import Cluster, load_client
 from shipstep.agent.leader import LeaderElector
@@ -49,10 +49,9 @@ def make_verifier(policy: Path | None, verify_signatures: bool) -> Verifier:
             "No signature policy given.",
             hint="Pass --policy FILE (see docs/agent.md), or --no-verify-signatures for a test cluster.",
         )
-    raise InputError(
-        "Signature policies are not supported by this build yet.",
-        hint="Use --no-verify-signatures on a test cluster only.",
-    )
+    from shipstep.agent.verifier import PolicyVerifier
+
+    return PolicyVerifier(policy)
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -198,6 +197,28 @@ def _listen(value: str) -> tuple[str, int]:
 @_opt("--once", env="ONCE", is_flag=True, help="Reconcile once, then exit.")
 @_opt("--dry-run", env="DRY_RUN", is_flag=True, help="Print the plan without writing anything.")
 @_opt(
+    "--max-file-bytes",
+    env="MAX_FILE_BYTES",
+    type=click.IntRange(1),
+    default=RenderLimits.max_file_bytes,
+    show_default=True,
+)
+@_opt(
+    "--max-total-bytes",
+    env="MAX_TOTAL_BYTES",
+    type=click.IntRange(1),
+    default=RenderLimits.max_total_bytes,
+    show_default=True,
+)
+@_opt(
+    "--max-documents",
+    env="MAX_DOCUMENTS",
+    type=click.IntRange(1),
+    default=RenderLimits.max_documents,
+    show_default=True,
+    help="Most objects in a revision.",
+)
+@_opt(
     "--log-level",
     env="LOG_LEVEL",
     type=click.Choice(["debug", "info", "warning", "error"]),
@@ -233,6 +254,11 @@ def command(ctx: click.Context, /, **o: Any) -> None:
         git_known_hosts_file=o["git_known_hosts_file"],
         workdir=o["workdir"],
         webhook_secret_file=o["webhook_secret_file"],
+        limits=RenderLimits(
+            max_file_bytes=o["max_file_bytes"],
+            max_total_bytes=o["max_total_bytes"],
+            max_documents=o["max_documents"],
+        ),
     )
     gate = Gate(make_verifier(config.policy_file, o["verify_signatures"]))
     cluster = Cluster(load_client(o["kubeconfig"], o["context"], config.apply_concurrency + 2))

@@ -86,6 +86,7 @@ def _forge(
     type=click.Choice(["auto", "github", "codecommit", "local"]),
     default="auto",
     show_default=True,
+    help="Where the config repository lives: github, codecommit, local (bare repository path), or auto (from --repo).",
 )
 @click.option("--base", default="main", show_default=True, help="Branch the pull request targets.")
 @click.option(
@@ -121,10 +122,30 @@ def _forge(
     multiple=True,
     help="Flux image policy (NAMESPACE:NAME) whose :tag/:digest markers belong to this image.",
 )
-@click.option("--values-repository-key", default="image.repository", show_default=True)
-@click.option("--values-tag-key", default="image.tag", show_default=True)
-@click.option("--values-digest-key", default="image.digest", show_default=True)
-@click.option("--values-registry-key", default="image.registry", show_default=True)
+@click.option(
+    "--values-repository-key",
+    default="image.repository",
+    show_default=True,
+    help="Dotted key path of the repository in Helm-style values.",
+)
+@click.option(
+    "--values-tag-key",
+    default="image.tag",
+    show_default=True,
+    help="Dotted key path of the tag in values.",
+)
+@click.option(
+    "--values-digest-key",
+    default="image.digest",
+    show_default=True,
+    help="Dotted key path of the digest in values.",
+)
+@click.option(
+    "--values-registry-key",
+    default="image.registry",
+    show_default=True,
+    help="Dotted key path of a separate registry host in values.",
+)
 @click.option(
     "--max-file-size",
     type=click.IntRange(1),
@@ -132,7 +153,12 @@ def _forge(
     show_default=True,
     help="Largest config file read, in bytes.",
 )
-@click.option("--title-template", default=DEFAULT_TITLE, show_default=True)
+@click.option(
+    "--title-template",
+    default=DEFAULT_TITLE,
+    show_default=True,
+    help="Pull request title ($name, $tag, $short_digest, $image, $reference ...).",
+)
 @click.option(
     "--body-template",
     default=DEFAULT_BODY,
@@ -152,15 +178,29 @@ def _forge(
     help="Enable auto-merge with this method (GitHub).",
 )
 @click.option("--no-supersede", is_flag=True, help="Leave older open bumps of the same name open.")
-@click.option("--supersede-comment", default=DEFAULT_SUPERSEDE_COMMENT, show_default=True)
-@click.option("--author-name", default="shipstep", show_default=True)
-@click.option("--author-email", default="shipstep@users.noreply.github.com", show_default=True)
+@click.option(
+    "--supersede-comment",
+    default=DEFAULT_SUPERSEDE_COMMENT,
+    show_default=True,
+    help="Comment on a superseded pull request ({number}, {url}, {image}, {reference}).",
+)
+@click.option("--author-name", default="shipstep", show_default=True, help="Commit author name.")
+@click.option(
+    "--author-email",
+    default="shipstep@users.noreply.github.com",
+    show_default=True,
+    help="Commit author email.",
+)
 @click.option(
     "--signing-key",
     help="Sign the commit: an SSH key file, or a GPG key id with --signing-format openpgp.",
 )
 @click.option(
-    "--signing-format", type=click.Choice(["ssh", "openpgp"]), default="ssh", show_default=True
+    "--signing-format",
+    type=click.Choice(["ssh", "openpgp"]),
+    default="ssh",
+    show_default=True,
+    help="ssh: --signing-key is an SSH key file; openpgp: a GPG key id.",
 )
 @click.option(
     "--signature-status", help="Signature status line for the PR body (from the sign step)."
@@ -173,7 +213,13 @@ def _forge(
 )
 @click.option("--forge-repository", help="OWNER/NAME on GitHub, or the CodeCommit repository name.")
 @click.option("--region", help="AWS region of the CodeCommit repository.")
-@click.option("--push-attempts", type=click.IntRange(1, 10), default=4, show_default=True)
+@click.option(
+    "--push-attempts",
+    type=click.IntRange(1, 10),
+    default=4,
+    show_default=True,
+    help="Attempts (clone, edit, push) when the branch moves concurrently.",
+)
 @click.pass_context
 def command(ctx: click.Context, /, **options: Any) -> None:
     """Update an image reference in a GitOps config repository and open a pull request."""

@@ -13,7 +13,6 @@ from shipstep.cli._app import cli_command, emit, state_of
 from shipstep.cli._signing import key_password
 from shipstep.errors import InputError
 from shipstep.result import OutputValue
-from shipstep.signing.keys import generate_key_pair
 
 
 @dataclass(frozen=True)
@@ -57,6 +56,8 @@ def command(ctx: click.Context, output_prefix: str) -> None:
     COSIGN_PASSWORD (prompted for on a terminal); existing files are never
     overwritten.
     """
+    from shipstep.signing.keys import generate_key_pair
+
     state = state_of(ctx)
     private_path, public_path = Path(f"{output_prefix}.key"), Path(f"{output_prefix}.pub")
     existing = [str(p) for p in (private_path, public_path) if p.exists()]

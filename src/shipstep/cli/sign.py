@@ -7,8 +7,6 @@ import click
 from shipstep.cli._app import cli_command, emit, state_of
 from shipstep.cli._signing import registry_client, registry_options, signer_for
 from shipstep.errors import InputError
-from shipstep.signing import keyless as keyless_signing
-from shipstep.steps.sign import sign_classic, sign_keyless
 
 
 def parse_annotations(values: tuple[str, ...]) -> dict[str, str]:
@@ -53,6 +51,8 @@ def command(
     annotations: tuple[str, ...],
     registry_username: str | None,
     registry_password: str | None,
+    docker_config: str | None,
+    insecure_registries: tuple[str, ...],
 ) -> None:
     """Sign an image digest: cosign key file, AWS KMS, or keyless Sigstore.
 
@@ -70,7 +70,12 @@ def command(
     extra = parse_annotations(annotations)
     if keyless and extra:
         raise InputError("-a/--annotation applies to key signatures (classic format) only.")
-    client = registry_client(state.reporter, registry_username, registry_password)
+    from shipstep.signing import keyless as keyless_signing
+    from shipstep.steps.sign import sign_classic, sign_keyless
+
+    client = registry_client(
+        state.reporter, registry_username, registry_password, docker_config, insecure_registries
+    )
     if key:
         signer = signer_for(key, state.reporter)
         result = sign_classic(client, image, signer, extra, reporter=state.reporter)

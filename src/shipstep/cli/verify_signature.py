@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from sigstore.models import TrustedRoot
 
 from shipstep.cli._app import cli_command, emit, state_of
 from shipstep.cli._signing import registry_client, registry_options
-from shipstep.errors import InputError, ShipstepError
-from shipstep.signing import awskms
-from shipstep.signing.bundle import KeylessIdentity, load_trusted_root
-from shipstep.signing.policy import Policy
-from shipstep.steps.verify_signature import verify_signature
+from shipstep.errors import InputError
+
+if TYPE_CHECKING:
+    pass
 
 
 @cli_command(
@@ -69,12 +68,19 @@ def command(
     policy: str | None,
     registry_username: str | None,
     registry_password: str | None,
+    docker_config: str | None,
+    insecure_registries: tuple[str, ...],
 ) -> None:
     """Verify an image's signatures against keys, identities or a policy.
 
     Exits 1 when no signature satisfies the keys, identities or policy, and
     lists every signature found with the reason it does not count.
     """
+    from shipstep.signing import awskms
+    from shipstep.signing.bundle import KeylessIdentity, load_trusted_root
+    from shipstep.signing.policy import Policy
+    from shipstep.steps.verify_signature import verify_signature
+
     state = state_of(ctx)
     identity_flags = [
         certificate_identity,
@@ -115,21 +121,10 @@ def command(
                     f"--key {key}: no such file.",
                     hint="Pass the public key (.pub) written by keygen.",
                 )
+        # Without --trusted-root, Sigstore's public root is fetched when a bundle needs it.
         root = load_trusted_root(trusted_root) if trusted_root else None
-        if identities and root is None:
-            root = _production_trusted_root()
         chosen = Policy.single_rule(list(keys), identities, root)
-    client = registry_client(state.reporter, registry_username, registry_password)
+    client = registry_client(
+        state.reporter, registry_username, registry_password, docker_config, insecure_registries
+    )
     emit(ctx, verify_signature(client, image, chosen, reporter=state.reporter))
-
-
-def _production_trusted_root() -> TrustedRoot:
-    from sigstore.models import ClientTrustConfig
-
-    try:
-        return ClientTrustConfig.production().trusted_root
-    except Exception as error:  # TUF and network errors of many kinds
-        raise ShipstepError(
-            f"Could not fetch Sigstore's trusted root: {error.__class__.__name__}.",
-            hint="Pass --trusted-root FILE for offline verification.",
-        ) from None

@@ -106,7 +106,8 @@ class Found:
 def _walk(
     root: yaml.Node, shared: set[int]
 ) -> Iterator[tuple[tuple[PathItem, ...], yaml.Node, bool]]:
-    """Every node with its path and whether an alias reaches it."""
+    """Every node with the last three steps of its path (all the finders
+    look at) and whether an alias reaches it."""
     stack: list[tuple[tuple[PathItem, ...], yaml.Node, bool]] = [((), root, False)]
     visited: set[int] = set()
     while stack:
@@ -119,10 +120,10 @@ def _walk(
         if isinstance(node, yaml.MappingNode):
             for key, value in reversed(node.value):
                 if isinstance(key, yaml.ScalarNode):
-                    stack.append(((*path, str(key.value)), value, aliased))
+                    stack.append(((*path[-2:], str(key.value)), value, aliased))
         elif isinstance(node, yaml.SequenceNode):
             for index in range(len(node.value) - 1, -1, -1):
-                stack.append(((*path, index), node.value[index], aliased))
+                stack.append(((*path[-2:], index), node.value[index], aliased))
 
 
 class FileSearch:
@@ -138,7 +139,8 @@ class FileSearch:
         name = PurePosixPath(self.source.path).name
         targets = [t for t in self.options.targets if t.path == self.source.path]
         for doc in self.source.documents():
-            shared = shared_nodes(doc)
+            # Aliases are written `*name`: without a `*` there are none.
+            shared = shared_nodes(doc) if "*" in self.source.text else set()
             nodes = list(_walk(doc, shared))
             is_object = scalar_text(mapping_get(doc, "apiVersion")) is not None and (
                 scalar_text(mapping_get(doc, "kind")) is not None
@@ -215,7 +217,7 @@ class FileSearch:
         value = scalar_text(node)
         if value is None or id(node) in self._claimed:
             return
-        ref = self.spec.match(value)
+        ref = self.spec.match(value.strip())
         if ref is not None:
             self._add(
                 kind, node, value, ref.name, [(node, self.spec.reference_value(value))], aliased

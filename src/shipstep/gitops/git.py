@@ -61,7 +61,9 @@ class GitError(ShipstepError):
 
 
 class Repo:
-    """A working copy driven through `git`."""
+    """A working copy driven through `git`. The environment's git
+    configuration applies (CodeBuild's CodeCommit credential helper, SSH
+    agents); given a token, shipstep's helper replaces the configured ones."""
 
     def __init__(
         self, path: Path, *, token: str | None = None, username: str | None = None
@@ -72,7 +74,6 @@ class Repo:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", str(path)),
             "GIT_TERMINAL_PROMPT": "0",
-            "GIT_CONFIG_NOSYSTEM": "1",
             "LC_ALL": "C",
         }
         for name in (
@@ -223,6 +224,17 @@ class Repo:
         result = self.run("patch-id", "--stable", input=diff).stdout.split()
         return result[0] if result else ""
 
+    def same_change(self, tip: str, commit: str) -> bool:
+        """Whether the branch tip already makes the change `commit` makes:
+        the same patch, or (for a forge that stacks its commits) the same
+        content of the changed files and no other file touched."""
+        if self.patch_id(tip) == self.patch_id(commit):
+            return True
+        ours = self.changed_paths(commit)
+        if not set(self.changed_paths(tip)) <= set(ours):
+            return False
+        return self.run("diff", "--quiet", commit, tip, "--", *ours, check=False).returncode == 0
+
     def push(self, commit: str, branch: str, expected: str | None) -> bool:
         """Point the remote's `branch` at `commit` if it still is at
         `expected` (None: must not exist). False when the lease failed."""
@@ -234,11 +246,8 @@ class Repo:
             return True
         text = completed.stdout + completed.stderr
         if (
-            "stale info" in text
-            or "non-fast-forward" in text
-            or "fetch first" in text
-            or "rejected" in text
-        ):
+            "stale info" in text or "non-fast-forward" in text or "fetch first" in text
+        ) and "remote rejected" not in text:
             if any(marker in text.lower() for marker in _AUTH_FAILURES):
                 raise self.error(["push"], text)
             return False

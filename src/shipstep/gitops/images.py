@@ -72,7 +72,11 @@ class ImageSpec:
 
     def match(self, value: str) -> Reference | None:
         """The reference `value` holds if it is in the bumped repository."""
-        if not value or any(c.isspace() for c in value) or "{" in value or "$" in value:
+        # Cheap rejections first: every spelling of the repository contains
+        # its path, and references hold no spaces or template syntax.
+        if self.repository.repository_path not in value:
+            return None
+        if " " in value or "\t" in value or "\n" in value or "{" in value or "$" in value:
             return None
         try:
             ref = parse_reference(value)

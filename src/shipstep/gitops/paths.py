@@ -50,12 +50,9 @@ class Glob:
         parts = PurePosixPath(self.pattern).parts
         fixed: list[str] = []
         for part in parts:
-            if any(c in part for c in "*?["):
+            if any(c in part for c in "*?"):
                 break
             fixed.append(part)
-        if len(fixed) == len(parts) and fixed:
-            # No wildcard: a file (its directory) or a directory (itself).
-            return "/".join(fixed)
         return "/".join(fixed)
 
 
@@ -123,24 +120,44 @@ def inside(root: Path, relative: str) -> Path:
     return candidate
 
 
-def iter_files(root: Path, globs: Sequence[Glob]) -> Iterator[str]:
-    """Relative POSIX paths of regular files (or symlinks) under `root` that
-    match one of `globs`, in a stable order, never entering `.git`."""
+def iter_entries(root: Path, globs: Sequence[Glob]) -> Iterator[tuple[str, bool]]:
+    """(relative POSIX path, is a symlink) of the files under `root` that
+    match one of `globs`, in a stable order, never entering `.git` nor
+    following symlinked directories (a matching one is checked by `inside`)."""
     regexes = [g.regex for g in globs]
-    root_text = str(root)
-    for directory, subdirs, files in os.walk(root_text, followlinks=False):
-        subdirs[:] = sorted(d for d in subdirs if d not in SKIPPED_DIRECTORIES)
-        rel_dir = os.path.relpath(directory, root_text)
-        prefix = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
-        for name in sorted(files):
-            rel = prefix + name
-            if any(rx.fullmatch(rel) for rx in regexes):
-                yield rel
-        # Symlinked directories are not walked (followlinks=False); a
-        # symlinked directory matched literally is checked by `inside`.
-        for name in subdirs:
-            full = os.path.join(directory, name)
-            if os.path.islink(full):
-                rel = prefix + name
-                if any(rx.fullmatch(rel) or rx.fullmatch(rel + "/x") for rx in regexes):
-                    inside(root, rel)
+    stack = [(str(root), "")]
+    while stack:
+        directory, prefix = stack.pop()
+        with os.scandir(directory) as scan:
+            entries = sorted(scan, key=lambda e: e.name, reverse=True)
+        for entry in entries:
+            rel = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in SKIPPED_DIRECTORIES:
+                    stack.append((entry.path, rel + "/"))
+            elif entry.is_symlink():
+                if any(rx.fullmatch(rel) for rx in regexes):
+                    if os.path.isdir(entry.path):
+                        inside(root, rel)
+                    else:
+                        yield rel, True
+            elif entry.is_file(follow_symlinks=False) and any(rx.fullmatch(rel) for rx in regexes):
+                yield rel, False
+
+
+def iter_files(root: Path, globs: Sequence[Glob]) -> Iterator[str]:
+    for rel, _ in iter_entries(root, globs):
+        yield rel
+
+
+def missing_link_targets(root: Path, globs: Sequence[Glob]) -> list[str]:
+    """Directories (relative) holding the targets of matched symlinks that
+    are inside the checkout but not checked out (outside a sparse checkout)."""
+    missing: set[str] = set()
+    real_root = root.resolve()
+    for relative in iter_files(root, globs):
+        full = root / relative
+        if full.is_symlink() and not full.exists():
+            target = inside(root, relative)
+            missing.add(target.parent.relative_to(real_root).as_posix())
+    return sorted(missing)

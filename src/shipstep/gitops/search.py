@@ -1,6 +1,6 @@
 """Find every reference to the bumped image in a checkout, then edit them.
 
-Only files whose text contains the repository's last path component (or a
+Only files whose text contains the repository path (`team/app`) (or a
 marker or explicit target that could name it) are parsed: a file without it
 cannot refer to the image, and skipping the parse is what makes a bump of a
 large config repository fast.
@@ -8,6 +8,8 @@ large config repository fast.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +18,8 @@ from shipstep.errors import ShipstepError
 from shipstep.gitops.finders import FileSearch as _FileSearch
 from shipstep.gitops.finders import Found, SearchOptions
 from shipstep.gitops.images import ImageSpec
-from shipstep.gitops.paths import Glob, inside, iter_files
-from shipstep.gitops.yamldoc import DEFAULT_MAX_FILE_BYTES, SourceFile, apply_edits
+from shipstep.gitops.paths import Glob, inside, iter_entries
+from shipstep.gitops.yamldoc import DEFAULT_MAX_FILE_BYTES, SourceFile, apply_edits, read_limited
 from shipstep.progress import NullReporter, Reporter
 
 
@@ -45,30 +47,38 @@ def search(
     *,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     reporter: Reporter | None = None,
+    prefilter: bool = True,
 ) -> SearchResult:
     reporter = reporter or NullReporter()
     options = options or SearchOptions()
-    needles = [spec.repository.repository_path.rsplit("/", 1)[-1]]
+    # The repository path not continued by more name characters (so that
+    # `team/app-worker` does not make a file a candidate for `team/app`).
+    pattern = re.escape(spec.repository.repository_path) + r"(?![a-z0-9._/-])"
     if options.flux_policies:
-        needles.append("$imagepolicy")
+        pattern += r"|\$imagepolicy"
+    candidate = re.compile(pattern.encode())
     target_files = {t.path for t in options.targets}
-    files = sorted(set(iter_files(root, globs)) | target_files)
-    result = SearchResult([], len(files), 0)
-    seen_real: set[Path] = set()
-    for relative in files:
-        real = inside(root, relative)
-        if relative in target_files and not real.is_file():
+    root = root.resolve()
+    entries = dict(iter_entries(root, globs))
+    for target in target_files:
+        entries.setdefault(target, True)  # checked like a symlink
+    result = SearchResult([], len(entries), 0)
+    seen_real: set[str] = set()
+    for relative in sorted(entries):
+        real = str(inside(root, relative)) if entries[relative] else f"{root}/{relative}"
+        if relative in target_files and not os.path.isfile(real):
             raise ShipstepError(
                 f"--target names {relative}, which is not a file in the config repository.",
                 hint="Check the path (relative to the repository root) and the branch.",
                 file=relative,
             )
-        if real in seen_real or not real.is_file():
+        if real in seen_real or (entries[relative] and not os.path.isfile(real)):
             continue
         seen_real.add(real)
-        source = SourceFile.read(relative, real, max_file_bytes)
-        if relative not in target_files and not any(n in source.text for n in needles):
+        raw = read_limited(relative, real, max_file_bytes)
+        if prefilter and relative not in target_files and not candidate.search(raw):
             continue
+        source = SourceFile.decode(relative, raw)
         result.files_parsed += 1
         found = _FileSearch(source, spec, options).run()
         if found:
@@ -91,7 +101,12 @@ def write_edits(root: Path, result: SearchResult) -> list[str]:
         source = result.sources[path]
         edits = [edit for found in founds for edit in found.edits]
         new_texts[path] = source.encode(apply_edits(source, edits))
-    # Every file is checked before any is written.
+    # Every file is checked before any is written. A symlink inside the
+    # checkout is written through, and the file it points at is what changed.
+    real_root = root.resolve()
+    written: set[str] = set()
     for path, data in new_texts.items():
-        inside(root, path).write_bytes(data)
-    return sorted(new_texts)
+        real = inside(root, path)
+        real.write_bytes(data)
+        written.add(real.relative_to(real_root).as_posix())
+    return sorted(written)

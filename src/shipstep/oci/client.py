@@ -27,7 +27,8 @@ Every method takes a `Reference` (its registry and repository say where;
 - `mount_blob(ref, digest, from_repository) -> bool`
 - `list_tags(ref) -> list[str]`: follows `Link` pagination.
 - `referrers(ref, artifact_type=None) -> list[Descriptor]`: the referrers API,
-  falling back to the tag schema (`sha256-<hex>` index) where it is absent.
+  falling back to the tag schema (`sha256-<hex>` index) where it is absent
+  (see `shipstep.oci.referrers`).
 - `stats`: requests and uploaded bytes so far.
 """
 
@@ -35,26 +36,26 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Literal
 from urllib.parse import urljoin
 
 import requests
+import urllib3
 
 from shipstep.errors import ShipstepError
 from shipstep.oci.auth import CredentialProvider
 from shipstep.oci.manifest import (
     MANIFEST_ACCEPT,
-    OCI_INDEX,
     Descriptor,
     Manifest,
-    encode_json,
 )
 from shipstep.oci.reference import Reference
 from shipstep.oci.transport import Body, RetryableError, Transport, TransportStats
 from shipstep.progress import NullReporter, Reporter
 
 CHUNK = 1 << 20
+MAX_MANIFEST = 4 << 20  # as containerd and the distribution spec's recommendation
 
 
 class DigestMismatch(ShipstepError):
@@ -131,7 +132,7 @@ class BlobStream:
             )
 
 
-def _error(response: requests.Response, doing: str, ref: Reference) -> RegistryError:
+def registry_error(response: requests.Response, doing: str, ref: Reference) -> RegistryError:
     code: str | None = None
     detail = ""
     try:
@@ -211,7 +212,7 @@ class RegistryClient:
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise _error(response, "look up the manifest", ref)
+            raise registry_error(response, "look up the manifest", ref)
         digest = response.headers.get("Docker-Content-Digest")
         if ref.digest:
             if digest and digest != ref.digest:
@@ -243,7 +244,12 @@ class RegistryClient:
             f"/v2/{ref.repository}/manifests/{ref.identifier}",
             self._pull(ref),
             headers={"Accept": MANIFEST_ACCEPT},
+            stream=True,
         )
+        with response:
+            return self._read_manifest(ref, response)
+
+    def _read_manifest(self, ref: Reference, response: requests.Response) -> tuple[bytes, str, str]:
         if response.status_code == 404:
             raise RegistryError(
                 f"{ref} was not found in registry {ref.registry}.",
@@ -252,8 +258,19 @@ class RegistryClient:
                 hint="Check the repository, tag and digest.",
             )
         if response.status_code != 200:
-            raise _error(response, "return the manifest", ref)
-        data = response.content
+            raise registry_error(response, "return the manifest", ref)
+        try:
+            data = response.raw.read(MAX_MANIFEST + 1, decode_content=True)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise ShipstepError(
+                f"Reading the manifest for {ref} from registry {ref.registry} broke off: "
+                f"{error.__class__.__name__}."
+            ) from None
+        if len(data) > MAX_MANIFEST:
+            raise ShipstepError(
+                f"Registry {ref.registry} returned a manifest for {ref} larger than {MAX_MANIFEST >> 20} MiB.",
+                hint="Manifests are small JSON documents; the registry or the reference is wrong.",
+            )
         media_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip()
         expected = ref.digest or response.headers.get("Docker-Content-Digest")
         if expected:
@@ -277,7 +294,7 @@ class RegistryClient:
             body=data,
         )
         if response.status_code not in (200, 201, 202):
-            raise _error(response, "store the manifest", ref)
+            raise registry_error(response, "store the manifest", ref)
         answered = response.headers.get("Docker-Content-Digest")
         if answered and answered != digest:
             raise DigestMismatch(
@@ -287,7 +304,10 @@ class RegistryClient:
             )
         manifest = Manifest.parse(data, media_type)
         if manifest.subject is not None and not response.headers.get("OCI-Subject"):
-            self._add_to_fallback_index(ref, manifest, Descriptor(media_type, digest, len(data)))
+            # No referrers API: keep the tag-schema index of the subject current.
+            from shipstep.oci.referrers import add_to_fallback_index
+
+            add_to_fallback_index(self, ref, manifest, Descriptor(media_type, digest, len(data)))
         return digest
 
     def delete_manifest(self, ref: Reference) -> bool:
@@ -297,7 +317,7 @@ class RegistryClient:
         if response.status_code == 404:
             return False
         if response.status_code not in (200, 202):
-            raise _error(response, "delete the manifest", ref)
+            raise registry_error(response, "delete the manifest", ref)
         return True
 
     # -- blobs -----------------------------------------------------------
@@ -309,7 +329,7 @@ class RegistryClient:
         if response.status_code == 404:
             return False
         if response.status_code != 200:
-            raise _error(response, f"look up blob {digest}", ref)
+            raise registry_error(response, f"look up blob {digest}", ref)
         return True
 
     def get_blob(self, ref: Reference, digest: str) -> BlobStream:
@@ -318,7 +338,7 @@ class RegistryClient:
         )
         if response.status_code != 200:
             response.close()
-            raise _error(response, f"return blob {digest}", ref)
+            raise registry_error(response, f"return blob {digest}", ref)
         return BlobStream(response, digest, f"blob {digest} of {ref.name}")
 
     def mount_blob(self, ref: Reference, digest: str, from_repository: str) -> bool:
@@ -349,7 +369,7 @@ class RegistryClient:
         if response.status_code == 201 and mount_from:
             return None
         if response.status_code != 202 or "Location" not in response.headers:
-            raise _error(response, "start a blob upload", ref)
+            raise registry_error(response, "start a blob upload", ref)
         return urljoin(response.url, response.headers["Location"])
 
     def upload_blob(
@@ -361,6 +381,7 @@ class RegistryClient:
         *,
         mount_from: str | None = None,
         check_exists: bool = True,
+        progress: Callable[[int], object] | None = None,
     ) -> Literal["exists", "mounted", "uploaded"]:
         if check_exists and self.blob_exists(ref, digest):
             return "exists"
@@ -371,7 +392,7 @@ class RegistryClient:
                 return "mounted"
             mount_from = None  # a refused mount is not retried
             try:
-                self._send_blob(ref, location, source, digest, size)
+                self._send_blob(ref, location, source, digest, size, progress)
                 return "uploaded"
             except RetryableError as error:
                 if attempt > retries:
@@ -384,7 +405,13 @@ class RegistryClient:
         raise AssertionError("unreachable")
 
     def _send_blob(
-        self, ref: Reference, location: str, source: Body, digest: str, size: int
+        self,
+        ref: Reference,
+        location: str,
+        source: Body,
+        digest: str,
+        size: int,
+        progress: Callable[[int], object] | None = None,
     ) -> None:
         scopes = self._push(ref)
         if size:
@@ -397,11 +424,12 @@ class RegistryClient:
                 body=source,
                 length=size,
                 retry=False,
+                progress=progress,
             )
             if response.status_code in (429, 500, 502, 503, 504):
                 raise RetryableError(f"HTTP {response.status_code} during the upload")
             if response.status_code != 202:
-                raise _error(response, f"accept the content of blob {digest}", ref)
+                raise registry_error(response, f"accept the content of blob {digest}", ref)
             location = urljoin(response.url, response.headers.get("Location", location))
         separator = "&" if "?" in location else "?"
         response = self._request(
@@ -422,7 +450,7 @@ class RegistryClient:
                 title="Digest mismatch",
             )
         if response.status_code != 201:
-            raise _error(response, f"complete the upload of blob {digest}", ref)
+            raise registry_error(response, f"complete the upload of blob {digest}", ref)
         answered = response.headers.get("Docker-Content-Digest")
         if answered and answered != digest:
             raise DigestMismatch(
@@ -440,96 +468,30 @@ class RegistryClient:
             if response.status_code == 404:
                 return tags
             if response.status_code != 200:
-                raise _error(response, "list tags", ref)
+                raise registry_error(response, "list tags", ref)
             try:
                 tags.extend(response.json().get("tags") or [])
             except (ValueError, AttributeError):
                 raise ShipstepError(
                     f"Registry {ref.registry} answered a tag list that is not JSON."
                 ) from None
-            path = _next_link(response)
+            path = next_link(response)
         return tags
 
     def referrers(self, ref: Reference, artifact_type: str | None = None) -> list[Descriptor]:
-        """Manifests whose `subject` is `ref` (resolved to a digest)."""
-        digest = ref.digest or self.resolve(ref)
-        subject = ref.with_digest(digest)
-        params = {"artifactType": artifact_type} if artifact_type else None
-        response = self._request(
-            "GET",
-            subject,
-            f"/v2/{subject.repository}/referrers/{digest}",
-            self._pull(subject),
-            params=params,
-            headers={"Accept": OCI_INDEX},
-        )
-        content_type = response.headers.get("Content-Type", "")
-        if response.status_code == 200 and OCI_INDEX in content_type:
-            found: list[Descriptor] = []
-            path: str | None = None
-            while True:
-                index = Manifest.parse(response.content, OCI_INDEX)
-                found.extend(index.manifests)
-                path = _next_link(response)
-                if not path:
-                    break
-                response = self._request(
-                    "GET", subject, path, self._pull(subject), headers={"Accept": OCI_INDEX}
-                )
-                if response.status_code != 200:
-                    raise _error(response, "list referrers", subject)
-        elif response.status_code in (404, 405, 400) or response.status_code == 200:
-            found = self._fallback_referrers(subject)
-        else:
-            raise _error(response, "list referrers", subject)
-        if artifact_type:
-            found = [d for d in found if d.artifact_type == artifact_type]
-        return found
+        """Manifests whose `subject` is `ref` (resolved to a digest): the
+        referrers API, else the `sha256-<hex>` tag-schema index."""
+        from shipstep.oci.referrers import list_referrers
+
+        return list_referrers(self, ref, artifact_type)
 
     @staticmethod
     def fallback_tag(digest: str) -> str:
         """The referrers tag schema: `sha256:abc...` -> `sha256-abc...`."""
         return digest.replace(":", "-", 1)
 
-    def _fallback_referrers(self, subject: Reference) -> list[Descriptor]:
-        assert subject.digest is not None
-        tag_ref = subject.with_tag(self.fallback_tag(subject.digest))
-        try:
-            data, media_type, _ = self.get_manifest(tag_ref)
-        except RegistryError as error:
-            if error.status == 404:
-                return []
-            raise
-        index = Manifest.parse(data, media_type)
-        return index.children() if index.is_index else []
 
-    def _add_to_fallback_index(
-        self, ref: Reference, manifest: Manifest, descriptor: Descriptor
-    ) -> None:
-        assert manifest.subject is not None
-        artifact_type = manifest.artifact_type or (
-            manifest.config.media_type if manifest.config else None
-        )
-        entry = Descriptor(
-            descriptor.media_type,
-            descriptor.digest,
-            descriptor.size,
-            annotations=manifest.annotations,
-            artifact_type=artifact_type,
-        )
-        existing = self._fallback_referrers(ref.with_digest(manifest.subject.digest))
-        if any(d.digest == entry.digest for d in existing):
-            return
-        index = {
-            "schemaVersion": 2,
-            "mediaType": OCI_INDEX,
-            "manifests": [d.to_json() for d in [*existing, entry]],
-        }
-        tag_ref = ref.with_tag(self.fallback_tag(manifest.subject.digest))
-        self.put_manifest(tag_ref, encode_json(index), OCI_INDEX)
-
-
-def _next_link(response: requests.Response) -> str | None:
+def next_link(response: requests.Response) -> str | None:
     link = response.headers.get("Link")
     if not link:
         return None

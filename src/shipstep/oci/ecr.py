@@ -22,9 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import boto3
-import botocore.exceptions
-
 from shipstep.errors import ShipstepError
 from shipstep.oci.auth import Credentials
 
@@ -55,15 +52,34 @@ def ecr_endpoint(explicit: str | None = None) -> str | None:
     )
 
 
+def aws_errors() -> tuple[type[Exception], ...]:
+    """The botocore errors a call can raise (imported on first use: boto3 is slow to import)."""
+    import botocore.exceptions
+
+    return (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+
+
+def aws_error_code(error: Exception) -> str:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
 def ecr_client(region: str, endpoint_url: str | None = None) -> Any:
+    import boto3.session
+
     try:
-        return boto3.client("ecr", region_name=region, endpoint_url=ecr_endpoint(endpoint_url))
-    except botocore.exceptions.BotoCoreError as error:
+        session = boto3.session.Session()  # not the default one: it caches credentials
+        return session.client("ecr", region_name=region, endpoint_url=ecr_endpoint(endpoint_url))
+    except aws_errors() as error:
         raise aws_error(error, "create an ECR client") from None
 
 
 def aws_error(error: Exception, doing: str) -> ShipstepError:
     """A botocore error as a diagnostic (never with credentials in it)."""
+    import botocore.exceptions
+
     if isinstance(error, botocore.exceptions.NoCredentialsError):
         return ShipstepError(
             f"Cannot {doing}: no AWS credentials were found.",
@@ -120,7 +136,7 @@ class EcrCredentials:
         client = self.client_factory(ecr.region, self.endpoint_url)
         try:
             answer = client.get_authorization_token(registryIds=[ecr.account])
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        except aws_errors() as error:
             raise aws_error(error, f"get an ECR login token for {registry}") from None
         self.fetches += 1
         data = answer["authorizationData"][0]

@@ -20,6 +20,7 @@ status the caller must interpret (2xx, 404, 4xx registry errors). It:
 from __future__ import annotations
 
 import random
+import threading
 import time
 import warnings
 from collections import Counter
@@ -27,9 +28,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import IO, Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import requests.adapters
 import urllib3
 
 from shipstep.errors import ShipstepError
@@ -48,6 +50,16 @@ class TransportStats:
     bytes_uploaded: int = 0
     retries: int = 0
 
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, method: str | None = None, uploaded: int = 0, retry: bool = False) -> None:
+        with self.lock:
+            if method is not None:
+                self.requests += 1
+                self.by_method[method] += 1
+            self.bytes_uploaded += uploaded
+            self.retries += int(retry)
+
     def reset(self) -> None:
         self.requests = 0
         self.by_method.clear()
@@ -64,18 +76,41 @@ class _Token:
 class _CountingReader:
     """A file-like body that counts bytes as requests streams them."""
 
-    def __init__(self, inner: IO[bytes], stats: TransportStats, length: int | None) -> None:
+    def __init__(
+        self,
+        inner: IO[bytes] | _ChunkReader,
+        stats: TransportStats,
+        length: int | None,
+        progress: Callable[[int], object] | None = None,
+    ) -> None:
         self._inner = inner
         self._stats = stats
         self._length = length
+        self._progress = progress
 
     def read(self, size: int = -1) -> bytes:
         chunk = self._inner.read(size)
-        self._stats.bytes_uploaded += len(chunk)
+        self._stats.count(uploaded=len(chunk))
+        if self._progress is not None:
+            self._progress(len(chunk))
         return chunk
 
     def __len__(self) -> int:
         return self._length or 0
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
+
+
+class _BulkAdapter(requests.adapters.HTTPAdapter):
+    """Sends request bodies in 1 MiB writes (urllib3 defaults to 16 KiB),
+    which matters when a layer streams through."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["blocksize"] = 1 << 20
+        super().init_poolmanager(*args, **kwargs)
 
 
 class Transport:
@@ -101,7 +136,12 @@ class Transport:
         self.max_backoff = max_backoff
         self.timeout = timeout
         self.reporter = reporter or NullReporter()
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            adapter = _BulkAdapter(pool_maxsize=16)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self.session = session
         self.session.headers["User-Agent"] = "shipstep"
         self.sleep = sleep
         self.stats = TransportStats()
@@ -128,11 +168,7 @@ class Transport:
         return url
 
     def _verify(self, url: str) -> bool:
-        host = url.split("://", 1)[-1].split("/", 1)[0]
-        return not (host in self.insecure or any(url.startswith(v) for v in self._insecure_urls()))
-
-    def _insecure_urls(self) -> list[str]:
-        return [f"https://{h}" for h in self.insecure]
+        return urlsplit(url).netloc not in self.insecure
 
     def _probe_insecure(self, host: str) -> str:
         try:
@@ -209,7 +245,7 @@ class Transport:
                 f"Cannot reach the token service of registry {host}: {error.__class__.__name__}.",
                 hint="Check the network and the registry's auth realm.",
             ) from None
-        self.stats.requests += 1
+        self.stats.count("GET")
         if response.status_code in (401, 403):
             raise self._refused(host, creds, response.status_code)
         if response.status_code != 200:
@@ -262,6 +298,7 @@ class Transport:
         stream: bool = False,
         retry: bool = True,
         allow_redirects: bool = True,
+        progress: Callable[[int], object] | None = None,
     ) -> requests.Response:
         url = self.url(host, path_or_url)
         attempt = 0
@@ -272,7 +309,7 @@ class Transport:
             auth = self._auth_header(host, scopes)
             if auth:
                 send_headers["Authorization"] = auth
-            data = self._make_body(body, length)
+            data = self._make_body(body, length, progress)
             if data is not None and length is not None:
                 send_headers["Content-Length"] = str(length)
             try:
@@ -290,8 +327,8 @@ class Transport:
                         allow_redirects=allow_redirects,
                     )
             except requests.RequestException as error:
-                self.stats.requests += 1
-                self.stats.by_method[method] += 1
+                _close(data)
+                self.stats.count(method)
                 if not retry:
                     raise RetryableError(_reason(error)) from None
                 if attempt > self.retries:
@@ -302,8 +339,8 @@ class Transport:
                     ) from None
                 self._wait(attempt, None)
                 continue
-            self.stats.requests += 1
-            self.stats.by_method[method] += 1
+            _close(data)
+            self.stats.count(method)
             if response.status_code == 401:
                 challenge = response.headers.get("WWW-Authenticate", "")
                 response.close()
@@ -313,6 +350,17 @@ class Transport:
                 if not authenticated:
                     self._creds.pop(host, None)  # re-read: a cached login may have expired
                 creds = self._credentials(host)
+                if authenticated and challenge_params.get("error") == "insufficient_scope":
+                    raise ShipstepError(
+                        f"Registry {host} denied access ({challenge_params.get('scope') or ', '.join(scopes)})"
+                        + (
+                            f" to the credentials from {creds.source}."
+                            if creds
+                            else " without credentials."
+                        ),
+                        hint="Grant these credentials pull (and for publishing, push) access to the repository.",
+                        title="Access denied",
+                    )
                 if authenticated or (creds is None and scheme == "basic"):
                     raise self._refused(host, creds, 401)
                 if challenge_params.get("scope"):
@@ -330,22 +378,24 @@ class Transport:
                 continue
             return response
 
-    def _make_body(self, body: Body, length: int | None) -> Any:
+    def _make_body(
+        self, body: Body, length: int | None, progress: Callable[[int], object] | None = None
+    ) -> Any:
         if body is None:
             return None
         if isinstance(body, bytes):
-            self.stats.bytes_uploaded += len(body)
+            self.stats.count(uploaded=len(body))
             return body
         produced = body()
         if isinstance(produced, bytes):
-            self.stats.bytes_uploaded += len(produced)
+            self.stats.count(uploaded=len(produced))
             return produced
         if hasattr(produced, "read"):
-            return _CountingReader(produced, self.stats, length)  # type: ignore[arg-type]
-        return _count_iter(produced, self.stats)
+            return _CountingReader(produced, self.stats, length, progress)  # type: ignore[arg-type]
+        return _CountingReader(_ChunkReader(produced), self.stats, length, progress)
 
     def _wait(self, attempt: int, retry_after: float | None) -> None:
-        self.stats.retries += 1
+        self.stats.count(retry=True)
         delay = min(self.max_backoff, self.backoff * (2 ** (attempt - 1)))
         delay *= 0.5 + random.random() / 2  # noqa: S311 - jitter, not crypto
         if retry_after is not None:
@@ -358,10 +408,34 @@ class RetryableError(Exception):
     """A transient failure the caller can recover from by starting over."""
 
 
-def _count_iter(chunks: Iterable[bytes], stats: TransportStats) -> Iterable[bytes]:
-    for chunk in chunks:
-        stats.bytes_uploaded += len(chunk)
-        yield chunk
+def _close(body: object) -> None:
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
+
+
+class _ChunkReader:
+    """`read(n)` over an iterable of chunks, so that requests sends a
+    Content-Length body (registries such as ECR refuse chunked encoding)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._chunk = b""
+        self._offset = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self._offset >= len(self._chunk):
+            self._chunk, self._offset = b"", 0
+            for chunk in self._chunks:
+                if chunk:
+                    self._chunk = chunk
+                    break
+            if not self._chunk:
+                return b""
+        end = len(self._chunk) if size < 0 else self._offset + size
+        piece = self._chunk[self._offset : end]
+        self._offset += len(piece)
+        return piece
 
 
 def _reason(error: requests.RequestException) -> str:

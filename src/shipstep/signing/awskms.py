@@ -76,7 +76,9 @@ def _client(ref: KmsKeyRef, client: Any | None) -> Any:
     if ref.region:
         kwargs["region_name"] = ref.region
     try:
-        return boto3.client("kms", **kwargs)
+        # A fresh session: credentials are read from the environment now, not
+        # from whatever boto3's default session cached earlier in the process.
+        return boto3.session.Session().client("kms", **kwargs)
     except botocore.exceptions.NoRegionError:
         raise InputError(
             f"No AWS region for {ref}.",
@@ -89,7 +91,11 @@ def kms_error(ref: KmsKeyRef, action: str, error: Exception) -> ShipstepError:
     if isinstance(error, botocore.exceptions.ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", "")
-        if code in ("AccessDeniedException", "AccessDenied", "UnrecognizedClientException"):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if "AccessDenied" in message or status == 403:
+            # Some endpoints answer 403 with an XML body botocore cannot parse.
+            code, message = "AccessDeniedException", _xml_message(message) or message
+        if code in ("AccessDeniedException", "UnrecognizedClientException"):
             return ShipstepError(
                 f"AWS KMS denied {action} on {ref}: {message or code}.",
                 hint=f"Grant the caller kms:{action} (and kms:GetPublicKey, kms:DescribeKey) on the key, in its key policy or IAM policy.",
@@ -123,6 +129,11 @@ def kms_error(ref: KmsKeyRef, action: str, error: Exception) -> ShipstepError:
             hint="Check the network, the region and any endpoint in the key reference or AWS_ENDPOINT_URL.",
         )
     return ShipstepError(f"AWS KMS {action} on {ref} failed: {error}.")
+
+
+def _xml_message(text: str) -> str | None:
+    match = re.search(r"<Message>(.*?)</Message>", text, re.S)
+    return match.group(1) if match else None
 
 
 _BOTO_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)

@@ -9,10 +9,14 @@ its caller: the payload type and that the statement names the image digest.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.x509 import (
@@ -26,13 +30,20 @@ from cryptography.x509.oid import ObjectIdentifier
 from sigstore.dsse import DigestSet, Statement, StatementBuilder, Subject
 from sigstore.errors import Error as SigstoreError
 from sigstore.errors import VerificationError
-from sigstore.models import Bundle, TrustedRoot
+from sigstore.models import Bundle, ClientTrustConfig, TrustedRoot
 from sigstore.verify import Verifier, policy
 
-from shipstep.errors import InputError
+from shipstep.errors import InputError, ShipstepError
+from shipstep.signing.classic import TrustedKey
 from shipstep.signing.interface import FoundBundle, SignatureCheck
+from shipstep.signing.keys import verify_ecdsa
 
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+BUNDLE_MEDIA_TYPES = (
+    BUNDLE_MEDIA_TYPE,
+    "application/vnd.dev.sigstore.bundle+json;version=0.3",
+    "application/vnd.dev.sigstore.bundle+json;version=0.2",
+)
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPES = ("https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1")
 # What cosign v3 signs an image with in the bundle format.
@@ -142,14 +153,14 @@ def load_trusted_root(path: str) -> TrustedRoot:
         ) from None
 
 
-def _statement_subjects(payload: bytes) -> tuple[str | None, list[str]]:
-    """(statement type, sha256 subject digests) of an in-toto statement."""
+def _statement_fields(payload: bytes) -> tuple[str | None, list[str], str | None]:
+    """(statement type, sha256 subject digests, predicate type) of an in-toto statement."""
     try:
         document = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
-        return None, []
+        return None, [], None
     if not isinstance(document, dict):
-        return None, []
+        return None, [], None
     digests: list[str] = []
     subjects = document.get("subject")
     for subject in subjects if isinstance(subjects, list) else []:
@@ -158,7 +169,68 @@ def _statement_subjects(payload: bytes) -> tuple[str | None, list[str]]:
         if isinstance(value, str):
             digests.append(f"sha256:{value}")
     kind = document.get("_type")
-    return (kind if isinstance(kind, str) else None), digests
+    predicate_type = document.get("predicateType")
+    return (
+        kind if isinstance(kind, str) else None,
+        digests,
+        predicate_type if isinstance(predicate_type, str) else None,
+    )
+
+
+def _check_statement(
+    found: FoundBundle,
+    digest: str,
+    payload_type: str,
+    payload_bytes: bytes,
+    predicate_types: frozenset[str] | None,
+    who: str,
+) -> SignatureCheck:
+    """The checks sigstore-python leaves to its caller, after the signature verified."""
+
+    def fail(reason: str) -> SignatureCheck:
+        return SignatureCheck("bundle", found.ref, False, f"signed by {who}, but {reason}")
+
+    if payload_type != IN_TOTO_PAYLOAD_TYPE:
+        return fail(f"its payload type is {payload_type!r}, not {IN_TOTO_PAYLOAD_TYPE!r}")
+    kind, subjects, predicate_type = _statement_fields(payload_bytes)
+    if kind not in STATEMENT_TYPES:
+        return fail(f"the payload is not an in-toto statement (type {kind!r})")
+    if digest not in subjects:
+        return fail(f"the statement's subject is {', '.join(subjects) or 'empty'}, not {digest}")
+    if predicate_types is not None and predicate_type not in predicate_types:
+        return fail(
+            f"its predicate type {predicate_type!r} is not an image signature "
+            f"({', '.join(sorted(predicate_types))})"
+        )
+    return SignatureCheck("bundle", found.ref, True, f"signed by {who}", who)
+
+
+def dsse_pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE's pre-authentication encoding: what the envelope's signature signs."""
+    encoded = payload_type.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(encoded), encoded, len(payload), payload)
+
+
+def _key_envelope(document: Any) -> tuple[str, bytes, list[bytes]] | str:
+    """(payload type, payload, signatures) of a key-signed bundle's DSSE
+    envelope, or why it has none."""
+    envelope = document.get("dsseEnvelope") if isinstance(document, dict) else None
+    if not isinstance(envelope, dict):
+        return "a key-signed bundle without a DSSE envelope"
+    payload_type = envelope.get("payloadType")
+    signatures = envelope.get("signatures")
+    try:
+        payload = base64.b64decode(envelope.get("payload") or "", validate=True)
+        sigs = [
+            base64.b64decode(item.get("sig") or "", validate=True)
+            for item in (signatures if isinstance(signatures, list) else [])
+            if isinstance(item, dict)
+        ]
+    except (binascii.Error, ValueError):
+        return "the DSSE envelope is not valid base64"
+    if not isinstance(payload_type, str) or not sigs:
+        return "the DSSE envelope has no payload type or no signature"
+    return payload_type, payload, sigs
 
 
 def verify_bundle(
@@ -166,8 +238,15 @@ def verify_bundle(
     digest: str,
     identities: Sequence[KeylessIdentity],
     verifier: Verifier | None,
+    keys: Sequence[TrustedKey] = (),
+    predicate_types: frozenset[str] | None = frozenset({SIGN_PREDICATE_TYPE}),
 ) -> SignatureCheck:
-    """Whether one bundle is a valid keyless signature of `digest` by one of `identities`."""
+    """Whether one bundle is a valid signature of `digest`: keyless (a
+    certificate, checked by sigstore-python against the trusted root and one
+    of `identities`) or by a key (a `publicKey` hint, as `cosign sign --key`
+    writes in the bundle format: the DSSE signature is checked against `keys`;
+    like classic signatures, the transparency log entry is not required).
+    `predicate_types` None accepts any statement (attestations too)."""
 
     def fail(reason: str) -> SignatureCheck:
         return SignatureCheck("bundle", found.ref, False, reason)
@@ -175,11 +254,32 @@ def verify_bundle(
     if found.problem or found.content is None:
         return fail(found.problem or "the bundle could not be read")
     try:
+        document = json.loads(found.content)
+    except (ValueError, UnicodeDecodeError):
+        return fail("not a Sigstore bundle: not JSON")
+    material = document.get("verificationMaterial") if isinstance(document, dict) else None
+    if isinstance(material, dict) and "publicKey" in material:
+        if document.get("mediaType") not in BUNDLE_MEDIA_TYPES:
+            return fail(f"unsupported bundle media type {document.get('mediaType')!r}")
+        envelope = _key_envelope(document)
+        if isinstance(envelope, str):
+            return fail(envelope)
+        payload_type, payload_bytes, signatures = envelope
+        if not keys:
+            return fail("a key-signed bundle; no key was given to check it")
+        message = dsse_pae(payload_type, payload_bytes)
+        for trusted in keys:
+            if any(verify_ecdsa(trusted.key, sig, message) for sig in signatures):
+                return _check_statement(
+                    found, digest, payload_type, payload_bytes, predicate_types, trusted.name
+                )
+        return fail(f"the DSSE signature does not verify with {', '.join(k.name for k in keys)}")
+    try:
         bundle = Bundle.from_json(found.content)
     except (SigstoreError, ValueError) as error:
         return fail(f"not a Sigstore bundle: {str(error).splitlines()[0]}")
     if not identities:
-        return fail("no keyless identity was given to check it")
+        return fail("a keyless bundle; no keyless identity was given to check it")
     if verifier is None:
         return fail("no trusted root to verify a keyless bundle (pass --trusted-root)")
     last_error = ""
@@ -189,18 +289,21 @@ def verify_bundle(
         except (VerificationError, SigstoreError, ValueError) as error:
             last_error = str(error)
             continue
-        if payload_type != IN_TOTO_PAYLOAD_TYPE:
-            return fail(f"payload type is {payload_type!r}, not {IN_TOTO_PAYLOAD_TYPE!r}")
-        kind, subjects = _statement_subjects(payload_bytes)
-        if kind not in STATEMENT_TYPES:
-            return fail(f"the payload is not an in-toto statement (type {kind!r})")
-        if digest not in subjects:
-            return fail(
-                f"the statement's subject is {', '.join(subjects) or 'empty'}, not {digest}"
-            )
-        who = identity.describe()
-        return SignatureCheck("bundle", found.ref, True, f"signed by {who}", who)
+        return _check_statement(
+            found, digest, payload_type, payload_bytes, predicate_types, identity.describe()
+        )
     return fail(last_error or "the bundle does not verify")
+
+
+def production_trusted_root() -> TrustedRoot:
+    """Sigstore's public trusted root, through its TUF repository (network)."""
+    try:
+        return ClientTrustConfig.production().trusted_root
+    except Exception as error:  # TUF and network failures come in many types
+        raise ShipstepError(
+            f"Could not fetch Sigstore's public trusted root ({error.__class__.__name__}: {error}).",
+            hint="Verify offline with a trusted_root.json: --trusted-root FILE, or trusted-root in the policy.",
+        ) from None
 
 
 def make_verifier(trusted_root: TrustedRoot | None) -> Verifier | None:
@@ -208,12 +311,13 @@ def make_verifier(trusted_root: TrustedRoot | None) -> Verifier | None:
 
 
 def referrer_manifest(
-    bundle_json: bytes, subject: dict[str, Any], predicate_type: str = SIGN_PREDICATE_TYPE
+    bundle_json: bytes,
+    subject: dict[str, Any],
+    predicate_type: str = SIGN_PREDICATE_TYPE,
+    created: str | None = None,
 ) -> bytes:
     """The OCI 1.1 manifest that attaches `bundle_json` to the image `subject`
     (a descriptor: mediaType, digest, size), shaped as cosign v3 writes it."""
-    import hashlib
-
     document = {
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -234,6 +338,8 @@ def referrer_manifest(
         "annotations": {
             "dev.sigstore.bundle.content": "dsse-envelope",
             "dev.sigstore.bundle.predicateType": predicate_type,
+            "org.opencontainers.image.created": created
+            or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
     }
     return json.dumps(document, separators=(",", ":")).encode()

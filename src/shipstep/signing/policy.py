@@ -15,6 +15,8 @@ Shared by `shipstep verify-signature --policy` and the in-cluster agent:
           - issuer: https://token.actions.githubusercontent.com
             subject-regexp: ^https://github\\.com/acme/shop/\\.github/workflows/release\\.yml@refs/tags/v.*$
             github-workflow-repository: acme/shop
+        predicate-types:                  # optional: statements a bundle may carry
+          - https://sigstore.dev/cosign/sign/v1   # the default (cosign v3 image signatures)
 
 The first rule whose glob matches the repository decides; no matching rule
 means deny. In globs `*` and `?` stay within one path segment and `**`
@@ -49,17 +51,24 @@ import yaml
 from sigstore.models import TrustedRoot
 from sigstore.verify import Verifier as SigstoreVerifier
 
-from shipstep.errors import InputError
+from shipstep.errors import InputError, ShipstepError
 from shipstep.oci.reference import parse_reference
 from shipstep.signing import awskms
-from shipstep.signing.bundle import KeylessIdentity, load_trusted_root, make_verifier, verify_bundle
+from shipstep.signing.bundle import (
+    SIGN_PREDICATE_TYPE,
+    KeylessIdentity,
+    load_trusted_root,
+    make_verifier,
+    production_trusted_root,
+    verify_bundle,
+)
 from shipstep.signing.classic import TrustedKey, verify_layer
 from shipstep.signing.interface import SignatureCheck, SignatureSource
 from shipstep.signing.keys import load_public_key, read_key_file
 
 MAX_POLICY_BYTES = 1024 * 1024
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_RULE_FIELDS = {"name", "repositories", "keys", "keyless"}
+_RULE_FIELDS = {"name", "repositories", "keys", "keyless", "predicate-types"}
 _IDENTITY_FIELDS = {
     "issuer": "issuer",
     "subject": "subject",
@@ -104,6 +113,8 @@ class Rule:
     repositories: tuple[str, ...]
     keys: tuple[KeySpec, ...] = ()
     identities: tuple[KeylessIdentity, ...] = ()
+    # Statement predicate types a bundle may carry; None accepts any (attestations too).
+    predicate_types: frozenset[str] | None = frozenset({SIGN_PREDICATE_TYPE})
     _patterns: tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
 
     def matches(self, repository: str) -> bool:
@@ -149,6 +160,17 @@ def _string_list(raw: Any, where: str) -> list[str]:
     if not isinstance(raw, list) or not all(isinstance(item, str) and item for item in raw):
         raise InputError(f"{where} must be a list of strings.")
     return list(raw)
+
+
+def _predicate_types(raw: Any, where: str) -> frozenset[str] | None:
+    if raw is None:
+        return frozenset({SIGN_PREDICATE_TYPE})
+    values = _string_list(raw, f"{where}: predicate-types")
+    if "*" in values:
+        return None
+    if not values:
+        raise InputError(f"{where}: 'predicate-types' must not be empty (use ['*'] for any).")
+    return frozenset(values)
 
 
 def _safe_yaml(text: str, source: str) -> Any:
@@ -243,11 +265,13 @@ class Policy:
                 hint="List 'keys' and/or 'keyless' signers for the rule.",
                 file=source,
             )
+        predicate_types = _predicate_types(raw.get("predicate-types"), where)
         return Rule(
             str(name),
             tuple(patterns),
             tuple(keys),
             tuple(identities),
+            predicate_types,
             tuple(glob_to_regex(p) for p in patterns),
         )
 
@@ -258,13 +282,14 @@ class Policy:
         identities: Sequence[KeylessIdentity],
         trusted_root: TrustedRoot | None,
         *,
+        predicate_types: Sequence[str] = (SIGN_PREDICATE_TYPE,),
         base: Path = Path(),
     ) -> Policy:
         """A policy of one rule for every repository (the command line's --key/--certificate-* flags)."""
         specs = tuple(key_spec(k, base, "--key") for k in keys)
-        return cls(
-            (Rule("command line", ("**",), specs, tuple(identities)),), trusted_root, "command line"
-        )
+        types = _predicate_types(list(predicate_types), "--predicate-type")
+        rule = Rule("command line", ("**",), specs, tuple(identities), types)
+        return cls((rule,), trusted_root, "command line")
 
     def rule_for(self, repository: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.matches(repository)), None)
@@ -315,6 +340,7 @@ class Verifier:
         cache_ttl: float | None = None,
         kms_public_key: Callable[[awskms.KmsKeyRef], Any] = awskms.fetch_public_key,
         clock: Callable[[], float] = time.monotonic,
+        public_trusted_root: Callable[[], TrustedRoot] | None = None,
     ) -> None:
         self.policy = policy
         self._source = source
@@ -326,6 +352,18 @@ class Verifier:
         self._clock = clock
         self._lock = threading.Lock()
         self._sigstore: SigstoreVerifier | None = make_verifier(policy.trusted_root)
+        # Without a trusted root in the policy, Sigstore's public one is
+        # fetched (TUF) the first time a keyless bundle needs it.
+        self._public_trusted_root = public_trusted_root or production_trusted_root
+        self._root_problem: str | None = None
+
+    def _keyless_verifier(self, rule: Rule) -> SigstoreVerifier | None:
+        if self._sigstore is None and rule.identities and self._root_problem is None:
+            try:
+                self._sigstore = make_verifier(self._public_trusted_root())
+            except ShipstepError as error:
+                self._root_problem = error.message
+        return self._sigstore
 
     def _trusted_keys(self, rule: Rule) -> list[TrustedKey]:
         keys: list[TrustedKey] = []
@@ -382,22 +420,28 @@ class Verifier:
         keys = self._trusted_keys(rule) if found.classic else []
         checks = [verify_layer(layer, digest, keys) for layer in found.classic]
         problems = list(found.problems)
-        looked_for_bundles = False
-        if rule.identities and not any(check.ok for check in checks):
-            looked_for_bundles = True
+        if not any(check.ok for check in checks):
+            # Bundles only when no classic signature sufficed: one lookup fewer
+            # in the common case.
             bundles = self._source.bundle_signatures(repository, digest)
             problems += bundles.problems
+            bundle_keys = self._trusted_keys(rule) if bundles.bundles else []
+            keyless = self._keyless_verifier(rule) if bundles.bundles else None
+            if bundles.bundles and rule.identities and keyless is None and self._root_problem:
+                problems.append(self._root_problem)
             checks += [
-                verify_bundle(found_bundle, digest, rule.identities, self._sigstore)
+                verify_bundle(
+                    found_bundle,
+                    digest,
+                    rule.identities,
+                    keyless,
+                    bundle_keys,
+                    rule.predicate_types,
+                )
                 for found_bundle in bundles.bundles
             ]
         if not checks:
-            kinds = (
-                "classic signatures or Sigstore bundles"
-                if looked_for_bundles
-                else "classic signatures"
-            )
-            problems.append(f"{target} has no {kinds}")
+            problems.append(f"{target} has no signatures (classic or Sigstore bundle)")
         verdict = Verdict(
             target,
             digest,

@@ -23,7 +23,7 @@ from shipstep.gitops import message
 from shipstep.gitops.finders import Found, SearchOptions
 from shipstep.gitops.git import Identity, Repo, Signing, redact
 from shipstep.gitops.images import ImageSpec
-from shipstep.gitops.paths import make_globs, sparse_directories
+from shipstep.gitops.paths import make_globs, missing_link_targets, sparse_directories
 from shipstep.gitops.search import SearchResult, search, write_edits
 from shipstep.gitops.yamldoc import DEFAULT_MAX_FILE_BYTES
 from shipstep.progress import NullReporter, Reporter
@@ -188,6 +188,12 @@ def bump(inputs: BumpInputs, forge: Forge, reporter: Reporter | None = None) -> 
             hint="Use letters, digits, '.', '_', '-' and '/'.",
         )
     branch = _branch(inputs.branch_template, name, spec)
+    if inputs.supersede:
+        _supersede_comment(
+            inputs.supersede_comment,
+            PullRequest(0, "", "", "", "", ""),
+            message.Context(name, "", "", "", "", ""),
+        )
     globs = make_globs(inputs.paths)
     sparse = sparse_directories(globs, [t.path for t in inputs.options.targets])
     url = clone_url(inputs.repo)
@@ -213,6 +219,11 @@ def bump(inputs: BumpInputs, forge: Forge, reporter: Reporter | None = None) -> 
             repo = Repo(Path(scratch) / f"attempt-{attempt}", token=token, username=username)
             with reporter.group(f"clone {redact(url)} ({inputs.base})"):
                 repo.clone(url, inputs.base, sparse=sparse)
+                if sparse:
+                    # Symlinks may point at files outside the sparse set.
+                    extra = missing_link_targets(repo.path, globs)
+                    if extra:
+                        repo.run("sparse-checkout", "add", "--", *extra)
             result = search(
                 repo.path,
                 spec,
@@ -242,7 +253,7 @@ def bump(inputs: BumpInputs, forge: Forge, reporter: Reporter | None = None) -> 
                 signing=inputs.signing,
             )
             change = repo.patch_id(commit)[:12]
-            pushed = _publish(repo, forge, branch, name, commit, change, reporter)
+            pushed = _publish(repo, forge, branch, name, commit, reporter)
             if pushed is None:
                 delay = inputs.backoff * 2**attempt
                 reporter.log(
@@ -268,7 +279,7 @@ def bump(inputs: BumpInputs, forge: Forge, reporter: Reporter | None = None) -> 
 
 
 def _publish(
-    repo: Repo, forge: Forge, branch: str, name: str, commit: str, change: str, reporter: Reporter
+    repo: Repo, forge: Forge, branch: str, name: str, commit: str, reporter: Reporter
 ) -> tuple[str, str | None, bool] | None:
     """Put the commit on the branch; (branch commit, previous tip, moved?) or
     None when the branch moved under us."""
@@ -283,7 +294,7 @@ def _publish(
                 hint="Merge or delete that branch, or choose another --branch-template/--name.",
                 title="Branch not owned by shipstep",
             )
-        if repo.patch_id(tip)[:12] == change:
+        if repo.same_change(tip, commit):
             reporter.log(f"{branch} already holds this change ({tip[:12]})")
             return tip, tip, False
     new = forge.push_branch(repo, commit, branch, tip)
@@ -315,6 +326,18 @@ def _undo_branch(
         reporter.log(f"could not clean up {branch}: {error.message}")
 
 
+def _supersede_comment(template: str, pr: PullRequest, ctx: message.Context) -> str:
+    try:
+        return template.format(
+            number=pr.number, url=pr.url, image=ctx.image, reference=ctx.reference
+        )
+    except (KeyError, IndexError, ValueError, AttributeError) as error:
+        raise InputError(
+            f"--supersede-comment {template!r} is malformed ({error}).",
+            hint="Use {number}, {url}, {image} and {reference}.",
+        ) from None
+
+
 def _pull_request(
     inputs: BumpInputs,
     forge: Forge,
@@ -340,11 +363,21 @@ def _pull_request(
         else:
             outcome.operation = "unchanged"
     else:
-        pr = forge.create_pull_request(
-            head=branch, base=inputs.base, title=title, body=body, draft=inputs.draft
-        )
-        created = True
-        outcome.operation = "created"
+        try:
+            pr = forge.create_pull_request(
+                head=branch, base=inputs.base, title=title, body=body, draft=inputs.draft
+            )
+            created = True
+            outcome.operation = "created"
+        except ShipstepError as error:
+            # Another run opened it between our listing and creating.
+            if "already exists" not in error.message:
+                raise
+            raced = [p for p in forge.open_pull_requests(inputs.base) if p.head == branch]
+            if not raced:
+                raise
+            pr = forge.update_pull_request(raced[0], title=title, body=body)
+            outcome.operation = "updated"
     outcome.pull_request = pr
     try:
         if created:
@@ -363,9 +396,7 @@ def _pull_request(
                     and marked is not None
                     and marked[0] == name
                 ):
-                    comment = inputs.supersede_comment.format(
-                        number=pr.number, url=pr.url, image=ctx.image, reference=ctx.reference
-                    )
+                    comment = _supersede_comment(inputs.supersede_comment, pr, ctx)
                     forge.close_pull_request(old, comment)
                     outcome.superseded.append(old)
                     reporter.log(f"closed #{old.number}, superseded by #{pr.number}")

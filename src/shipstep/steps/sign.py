@@ -14,11 +14,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cryptography import x509
 from sigstore.dsse import Statement
 
 from shipstep.errors import ShipstepError
 from shipstep.oci.client import RegistryClient, RegistryError
-from shipstep.oci.manifest import EMPTY_JSON, EMPTY_JSON_DIGEST, OCI_MANIFEST, digest_of
+from shipstep.oci.manifest import (
+    DOCKER_MANIFEST,
+    EMPTY_JSON,
+    EMPTY_JSON_DIGEST,
+    OCI_MANIFEST,
+    digest_of,
+)
 from shipstep.oci.reference import Reference, parse_reference
 from shipstep.progress import NullReporter, Reporter
 from shipstep.result import OutputValue
@@ -96,7 +103,12 @@ def _read_signature_manifest(client: RegistryClient, sig_ref: Reference) -> dict
         document = json.loads(data)
     except ValueError:
         document = None
-    if not isinstance(document, dict) or not isinstance(document.get("layers", []), list):
+    if (
+        not isinstance(document, dict)
+        or document.get("mediaType", OCI_MANIFEST) not in (OCI_MANIFEST, DOCKER_MANIFEST)
+        or "manifests" in document
+        or not isinstance(document.get("layers"), list)
+    ):
         # Overwriting it would destroy whatever it is: refuse.
         raise ShipstepError(
             f"{sig_ref} exists but is not a signature manifest; refusing to overwrite it.",
@@ -154,7 +166,9 @@ def sign_classic(
                 )
         built = classic.append_signature(existing, payload_bytes, signature)
         for blob in (built.layer, built.config):
-            client.upload_blob(sig_ref, blob, digest_of(blob), len(blob))
+            # Small and nearly always new: upload without a HEAD first (the
+            # registry deduplicates by digest anyway).
+            client.upload_blob(sig_ref, blob, digest_of(blob), len(blob), check_exists=False)
         manifest_digest = client.put_manifest(sig_ref, built.manifest, OCI_MANIFEST)
         # Read back: a concurrent signer may have replaced the manifest meanwhile.
         after = _read_signature_manifest(client, sig_ref)
@@ -211,8 +225,6 @@ def sign_keyless(
 
 
 def _bundle_identity(bundle_json: bytes) -> str:
-    from cryptography import x509
-
     try:
         document = json.loads(bundle_json)
         raw = document["verificationMaterial"]["certificate"]["rawBytes"]

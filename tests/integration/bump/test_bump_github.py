@@ -21,10 +21,9 @@ from tests.fixtures.config_repo import (
     SECOND_REF,
 )
 from tests.fixtures.git import GitServer, git
-from tests.fixtures.github import READ_ONLY_TOKEN, TOKEN, bare_branch_exists, github_api
+from tests.fixtures.github import READ_ONLY_TOKEN, TOKEN, bare_branch_exists
 from tests.github_standin.server import GitHubStandin
 
-__all__ = ["github_api"]
 _names = itertools.count()
 
 pytestmark = pytest.mark.timeout(120)
@@ -117,7 +116,7 @@ def test_create_then_unchanged_then_updated(
 def test_superseded_when_branch_per_version(
     git_server: GitServer, github_api: GitHubStandin
 ) -> None:
-    url, bare, forge = make(git_server, github_api)
+    url, _bare, forge = make(git_server, github_api)
     template = "shipstep/bump/{name}-{tag}"
     first = bump(inputs(url, branch_template=template), forge)
     assert first.operation == "created"
@@ -185,7 +184,7 @@ def test_ambiguous_image_without_host(git_server: GitServer, github_api: GitHubS
         "a.yaml": "apiVersion: v1\nkind: Pod\nspec:\n  containers: [{name: a, image: ghcr.io/team/app:1}]\n",
         "b.yaml": "apiVersion: v1\nkind: Pod\nspec:\n  containers: [{name: a, image: quay.io/team/app:1}]\n",
     }
-    url, bare, forge = make(git_server, github_api, files)
+    url, _bare, forge = make(git_server, github_api, files)
     with pytest.raises(InputError, match="matches 2 different repositories"):
         bump(BumpInputs(repo=url, image="team/app", to=f"team/app:2@sha256:{'d' * 64}"), forge)
     assert github_api.state.repos[f"org/{url.rsplit('/', 1)[1][:-4]}"].pulls == {}
@@ -215,7 +214,7 @@ def test_auth_refused_leaves_nothing(git_server: GitServer, github_api: GitHubSt
 def test_forge_5xx_is_retried_then_fails_cleanly(
     git_server: GitServer, github_api: GitHubStandin
 ) -> None:
-    url, bare, forge = make(git_server, github_api)
+    url, _bare, forge = make(git_server, github_api)
     github_api.state.fail("POST", r"/pulls$", 502, times=2)
     assert bump(inputs(url), forge).operation == "created"
     url2, bare2, forge2 = make(git_server, github_api)
@@ -285,3 +284,215 @@ def test_sparse_checkout_limited_to_paths(git_server: GitServer, github_api: Git
     assert result.operation == "created"
     changed = git(bare, "diff", "--name-only", "main", "shipstep/bump/app").splitlines()
     assert sorted(changed) == ["envs/prod/deployment.yaml", "envs/prod/kustomization.yaml"]
+
+
+def test_push_rejected_by_server_leaves_nothing(
+    git_server: GitServer, github_api: GitHubStandin
+) -> None:
+    url, bare, forge = make(git_server, github_api)
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'protected: pushes are not allowed' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    with pytest.raises(ShipstepError, match="protected: pushes are not allowed"):
+        bump(inputs(url), forge)
+    assert "shipstep/bump" not in git(bare, "branch", "--list")
+    assert github_api.state.repos[f"org/{url.rsplit('/', 1)[1][:-4]}"].pulls == {}
+
+
+class RacingForge(GitHubForge):
+    """Another shipstep run pushes the branch just before this one does."""
+
+    def __init__(self, *args: object, bare: Path, scratch: Path, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.bare, self.scratch, self.raced = bare, scratch, False
+
+    def push_branch(
+        self, repo: object, commit: str, branch: str, expected: str | None
+    ) -> str | None:
+        if not self.raced:
+            self.raced = True
+            work = self.scratch / "racer"
+            git(self.scratch, "clone", str(self.bare), str(work))
+            (work / "RACE").write_text("x\n")
+            git(work, "add", "RACE")
+            git(work, "commit", "-m", "Bump app elsewhere\n\nShipstep-Bump: app")
+            git(work, "push", "origin", f"HEAD:refs/heads/{branch}")
+        return super().push_branch(repo, commit, branch, expected)  # type: ignore[arg-type]
+
+
+def test_lease_race_retries_on_fresh_base(
+    git_server: GitServer, github_api: GitHubStandin, tmp_path: Path
+) -> None:
+    url, bare, forge = make(git_server, github_api)
+    racing = RacingForge(
+        forge.repository, TOKEN, api_url=github_api.url, bare=bare, scratch=tmp_path
+    )
+    reporter = RecordingReporter()
+    result = bump(inputs(url), racing, reporter)
+    assert result.operation == "created"
+    assert any("moved while bumping" in line for line in reporter.lines)
+    assert git(bare, "rev-parse", "shipstep/bump/app~1") == git(bare, "rev-parse", "main")
+    assert "RACE" not in git(bare, "ls-tree", "--name-only", "shipstep/bump/app")
+
+
+def test_draft_and_auto_merge(git_server: GitServer, github_api: GitHubStandin) -> None:
+    url, _, forge = make(git_server, github_api)
+    result = bump(inputs(url, draft=True, auto_merge="squash"), forge)
+    state = github_api.state.repos[f"org/{url.rsplit('/', 1)[1][:-4]}"]
+    assert result.pull_request is not None and result.pull_request.draft
+    assert state.pulls[1]["auto_merge"] == {"merge_method": "squash"}
+
+
+def test_auto_merge_not_allowed_cleans_up(git_server: GitServer, github_api: GitHubStandin) -> None:
+    url, bare, forge = make(git_server, github_api)
+    state = github_api.state.repos[f"org/{url.rsplit('/', 1)[1][:-4]}"]
+    state.allow_auto_merge = False
+    with pytest.raises(ShipstepError, match="auto-merge"):
+        bump(inputs(url, auto_merge="merge"), forge)
+    assert [p["state"] for p in state.pulls.values()] == ["closed"]
+    assert "shipstep/bump" not in git(bare, "branch", "--list")
+
+
+class HiddenPullsForge(GitHubForge):
+    """Lists no pull requests once: another run opens the PR in between."""
+
+    hidden = True
+
+    def open_pull_requests(self, base: str) -> list:  # type: ignore[type-arg]
+        if self.hidden:
+            self.hidden = False
+            return []
+        return super().open_pull_requests(base)
+
+
+def test_pull_request_already_exists_race_becomes_update(
+    git_server: GitServer, github_api: GitHubStandin
+) -> None:
+    url, _, forge = make(git_server, github_api)
+    bump(inputs(url), forge)
+    racing = HiddenPullsForge(forge.repository, TOKEN, api_url=github_api.url)
+    result = bump(inputs(url, to=SECOND_REF), racing)
+    assert result.operation == "updated"
+    assert result.pull_request is not None and result.pull_request.number == 1
+
+
+def test_signed_commit_with_ssh_key(
+    git_server: GitServer, github_api: GitHubStandin, tmp_path: Path
+) -> None:
+    from shipstep.gitops.git import Signing
+
+    key = tmp_path / "signing_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    url, bare, forge = make(git_server, github_api)
+    bump(inputs(url, signing=Signing("ssh", str(key))), forge)
+    raw = git(bare, "cat-file", "commit", "shipstep/bump/app")
+    assert "-----BEGIN SSH SIGNATURE-----" in raw
+    signers = tmp_path / "allowed"
+    signers.write_text(
+        "shipstep@users.noreply.github.com " + (tmp_path / "signing_key.pub").read_text()
+    )
+    verified = subprocess.run(
+        [
+            "git",
+            "-c",
+            f"gpg.ssh.allowedSignersFile={signers}",
+            "verify-commit",
+            "shipstep/bump/app",
+        ],
+        cwd=bare,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stderr
+
+
+def test_symlink_inside_checkout_commits_the_real_file(
+    git_server: GitServer, github_api: GitHubStandin
+) -> None:
+    files: dict[str, str | bytes] = {
+        "base/pod.yaml": f"apiVersion: v1\nkind: Pod\nspec:\n  containers: [{{name: a, image: {APP}:1}}]\n"
+    }
+    url, bare, forge = make(git_server, github_api, files)
+    work = bare.parent / f".work-{url.rsplit('/', 1)[1][:-4]}"
+    (work / "envs").mkdir()
+    (work / "envs" / "pod.yaml").symlink_to("../base/pod.yaml")
+    git(work, "add", "-A")
+    git(work, "commit", "-m", "link")
+    git(work, "push", "origin", "main")
+    result = bump(inputs(url, paths=("envs/**",)), forge)
+    assert result.operation == "created"
+    assert git(bare, "diff", "--name-only", "main", "shipstep/bump/app") == "base/pod.yaml"
+
+
+def test_signed_commit_with_gpg_key(
+    git_server: GitServer,
+    github_api: GitHubStandin,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shipstep.gitops.git import Signing
+
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("GNUPGHOME", str(home))
+    subprocess.run(
+        [
+            "gpg",
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "shipstep <shipstep@users.noreply.github.com>",
+            "ed25519",
+            "sign",
+            "never",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    url, bare, forge = make(git_server, github_api)
+    bump(inputs(url, signing=Signing("openpgp", "shipstep@users.noreply.github.com")), forge)
+    assert "-----BEGIN PGP SIGNATURE-----" in git(bare, "cat-file", "commit", "shipstep/bump/app")
+    verified = subprocess.run(
+        ["git", "verify-commit", "shipstep/bump/app"],
+        cwd=bare,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"GNUPGHOME": str(home), "PATH": "/usr/bin:/bin"},
+    )
+    assert verified.returncode == 0, verified.stderr
+
+
+def test_standin_merges_into_the_real_repository(
+    git_server: GitServer, github_api: GitHubStandin
+) -> None:
+    import requests
+
+    from tests.fixtures.github import bare_merge
+
+    url, bare, forge = make(git_server, github_api)
+    state = github_api.state.repos[forge.repository]
+    state.merge = bare_merge(bare)  # type: ignore[assignment]
+    result = bump(inputs(url), forge)
+    assert result.pull_request is not None
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    merged = requests.put(
+        f"{github_api.url}/repos/{forge.repository}/pulls/1/merge",
+        json={"merge_method": "squash"},
+        headers=headers,
+        timeout=10,
+    )
+    assert merged.status_code == 200, merged.text
+    assert git(bare, "rev-parse", "main") == merged.json()["sha"]
+    assert NEW_REF in git(bare, "show", "main:pods/pod.yml")
+    again = requests.put(
+        f"{github_api.url}/repos/{forge.repository}/pulls/1/merge",
+        json={},
+        headers=headers,
+        timeout=10,
+    )
+    assert again.status_code == 405
+    # Re-running the bump after the merge: the base holds the new reference.
+    assert bump(inputs(url), forge).operation == "unchanged"

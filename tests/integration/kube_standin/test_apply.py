@@ -396,3 +396,37 @@ def test_status_subresource_apply_and_managers(kube: KubeStandin) -> None:
     entry = next(e for e in result.metadata.managed_fields if e.manager == "ctrl")
     assert (entry.operation, entry.subresource) == ("Apply", "status")
     assert result.metadata.generation == 1
+
+
+def test_apply_configuration_must_be_well_formed(kube: KubeStandin) -> None:
+    core = client.CoreV1Api(kube.api_client())
+    with pytest.raises(client.ApiException) as no_kind:
+        core.patch_namespaced_config_map(
+            "settings",
+            "default",
+            {"metadata": {"name": "settings"}, "data": {"a": "b"}},
+            field_manager="m",
+            _content_type=APPLY,
+        )
+    assert no_kind.value.status == 400
+    body = configmap()
+    body["metadata"]["managedFields"] = [{"manager": "x"}]
+    with pytest.raises(client.ApiException) as managed:
+        core.patch_namespaced_config_map(
+            "settings", "default", body, field_manager="m", _content_type=APPLY
+        )
+    assert json.loads(managed.value.body)["message"] == "metadata.managedFields must be nil"
+
+
+def test_raw_yaml_apply_keeps_timestamps_as_strings(kube: KubeStandin) -> None:
+    import requests
+
+    body = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  since: 2024-01-01T00:00:00Z\n"
+    response = requests.patch(
+        f"{kube.url}/api/v1/namespaces/default/configmaps/settings?fieldManager=m",
+        data=body,
+        headers={"Content-Type": APPLY},
+        timeout=5,
+    )
+    assert response.status_code == 201
+    assert response.json()["data"] == {"since": "2024-01-01T00:00:00Z"}

@@ -375,3 +375,14 @@ def test_dry_run_create_and_update_store_nothing(kube: KubeStandin) -> None:
     with pytest.raises(client.ApiException) as bad:
         core.delete_namespaced_config_map("settings", "default", dry_run="Yes")
     assert bad.value.status == 400
+
+
+def test_non_string_data_is_a_decode_error(kube: KubeStandin) -> None:
+    # The typed client refuses such bodies itself; send them raw.
+    url = f"{kube.url}/api/v1/namespaces/default/configmaps"
+    for body in (
+        {"metadata": {"name": "c"}, "data": {"size": 3}},
+        {"metadata": {"name": "c", "labels": {"on": True}}},
+    ):
+        response = requests.post(url, json=body, timeout=5)
+        assert (response.status_code, response.json()["reason"]) == (400, "BadRequest")

@@ -243,7 +243,7 @@ def test_tag_not_found_and_unsigned_image(
     unsigned = shipstep("verify-signature", "--image", image.tag_ref, "--key", str(public))
     assert unsigned.code == 1
     assert unsigned.json["verified"] is False
-    assert any("has no classic signatures" in r for r in unsigned.json["reasons"])  # type: ignore[union-attr]
+    assert any("has no signatures" in r for r in unsigned.json["reasons"])  # type: ignore[union-attr]
     missing_verify = shipstep(
         "verify-signature", "--image", f"{image.repository}:nope", "--key", str(public)
     )
@@ -307,3 +307,32 @@ def test_keygen_refuses_to_overwrite(
         "private-key": str(tmp_path / "fresh.key"),
         "public-key": str(tmp_path / "fresh.pub"),
     }
+
+
+def test_sign_refuses_to_overwrite_a_sig_tag_that_is_not_a_signature_manifest(
+    registry: Registry, key_pair: tuple[Path, Path], shipstep
+) -> None:  # type: ignore[no-untyped-def]
+    private, _ = key_pair
+    image = push_image(registry.host)
+    path = image.repository.split("/", 1)[1]
+    tag = image.digest.replace(":", "-") + ".sig"
+    index = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": image.digest, "size": 1}],
+    }
+    response = requests.put(
+        f"{registry.url}/v2/{path}/manifests/{tag}",
+        data=json.dumps(index).encode(),
+        headers={"Content-Type": "application/vnd.oci.image.index.v1+json"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    result = shipstep("sign", "--image", image.tag_ref, "--key", str(private))
+    assert result.code == 1 and "refusing to overwrite" in result.err
+    kept = requests.get(
+        f"{registry.url}/v2/{path}/manifests/{tag}",
+        headers={"Accept": "application/vnd.oci.image.index.v1+json"},
+        timeout=10,
+    ).json()
+    assert kept == index

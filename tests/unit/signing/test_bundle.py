@@ -8,9 +8,12 @@ import json
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from shipstep.errors import InputError
 from shipstep.signing import bundle as sb
+from shipstep.signing.classic import TrustedKey
 from shipstep.signing.interface import FoundBundle
 from tests.unit.signing.interop import BUNDLE, BUNDLE_DIGEST, BUNDLE_IDENTITY, BUNDLE_ISSUER
 
@@ -32,9 +35,24 @@ IDENTITY = sb.KeylessIdentity(issuer=BUNDLE_ISSUER, subject=BUNDLE_IDENTITY)
 
 
 def test_real_bundle_verifies_with_its_identity(verifier: Any) -> None:
-    check = sb.verify_bundle(found(), BUNDLE_DIGEST, [IDENTITY], verifier)
+    # The vector is an attestation (predicate type cosign.sigstore.dev/attestation/v1),
+    # so accept any predicate type here.
+    check = sb.verify_bundle(found(), BUNDLE_DIGEST, [IDENTITY], verifier, predicate_types=None)
     assert check.ok, check.reason
     assert check.signer and BUNDLE_IDENTITY in check.signer
+
+
+def test_an_attestation_is_not_an_image_signature_by_default(verifier: Any) -> None:
+    check = sb.verify_bundle(found(), BUNDLE_DIGEST, [IDENTITY], verifier)
+    assert not check.ok
+    assert (
+        "predicate type 'https://cosign.sigstore.dev/attestation/v1' is not an image signature"
+        in check.reason
+    )
+    attestation = frozenset({"https://cosign.sigstore.dev/attestation/v1"})
+    assert sb.verify_bundle(
+        found(), BUNDLE_DIGEST, [IDENTITY], verifier, predicate_types=attestation
+    ).ok
 
 
 @pytest.mark.parametrize(
@@ -57,9 +75,11 @@ def test_real_bundle_fails_with_any_other_identity(
 
 def test_identity_regexp(verifier: Any) -> None:
     identity = sb.KeylessIdentity(issuer=BUNDLE_ISSUER, subject_regexp=r"[a-z]+@soyland\.com")
-    assert sb.verify_bundle(found(), BUNDLE_DIGEST, [identity], verifier).ok
+    assert sb.verify_bundle(found(), BUNDLE_DIGEST, [identity], verifier, predicate_types=None).ok
     other = sb.KeylessIdentity(issuer=BUNDLE_ISSUER, subject_regexp=r"nobody@.*")
-    assert sb.verify_bundle(found(), BUNDLE_DIGEST, [other, IDENTITY], verifier).ok
+    assert sb.verify_bundle(
+        found(), BUNDLE_DIGEST, [other, IDENTITY], verifier, predicate_types=None
+    ).ok
 
 
 def test_subject_digest_must_match(verifier: Any) -> None:
@@ -112,7 +132,7 @@ def test_our_payload_type_check_runs_after_the_library() -> None:
         in sb.verify_bundle(found(), BUNDLE_DIGEST, [IDENTITY], fake).reason
     )
     fake = _AcceptingVerifier(sb.IN_TOTO_PAYLOAD_TYPE, statement)
-    assert sb.verify_bundle(found(), BUNDLE_DIGEST, [IDENTITY], fake).ok
+    assert sb.verify_bundle(found(), BUNDLE_DIGEST, [IDENTITY], fake, predicate_types=None).ok
 
 
 def test_garbage_bundle_and_missing_configuration(verifier: Any) -> None:
@@ -161,3 +181,82 @@ def test_bad_trusted_root(tmp_path: Any) -> None:
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(InputError, match="not a Sigstore trusted root"):
         sb.load_trusted_root(str(tmp_path / "bad.json"))
+
+
+# --- bundles signed with a key (cosign sign --key in the bundle format) ---
+
+
+def _key_bundle(
+    key: ec.EllipticCurvePrivateKey,
+    digest_hex: str,
+    *,
+    payload_type: str = sb.IN_TOTO_PAYLOAD_TYPE,
+    predicate_type: str = sb.SIGN_PREDICATE_TYPE,
+) -> bytes:
+    statement = json.dumps(
+        {
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"digest": {"sha256": digest_hex}}],
+            "predicateType": predicate_type,
+            "predicate": {},
+        }
+    ).encode()
+    # DSSE PAE, written out from the DSSE spec (not shipstep's dsse_pae).
+    pae = (
+        b"DSSEv1 "
+        + str(len(payload_type)).encode()
+        + b" "
+        + payload_type.encode()
+        + b" "
+        + str(len(statement)).encode()
+        + b" "
+        + statement
+    )
+    signature = key.sign(pae, ec.ECDSA(hashes.SHA256()))
+    return json.dumps(
+        {
+            "mediaType": sb.BUNDLE_MEDIA_TYPE,
+            "verificationMaterial": {"publicKey": {"hint": "release"}, "tlogEntries": []},
+            "dsseEnvelope": {
+                "payload": base64.b64encode(statement).decode(),
+                "payloadType": payload_type,
+                "signatures": [{"sig": base64.b64encode(signature).decode(), "keyid": ""}],
+            },
+        }
+    ).encode()
+
+
+def test_key_signed_bundles() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    trusted = [TrustedKey("release.pub", key.public_key())]
+    digest_hex = "ab" * 32
+    content = _key_bundle(key, digest_hex)
+    check = sb.verify_bundle(found(content), f"sha256:{digest_hex}", [], None, trusted)
+    assert check.ok and check.signer == "release.pub"
+
+    other = [TrustedKey("other.pub", ec.generate_private_key(ec.SECP256R1()).public_key())]
+    assert (
+        "does not verify with other.pub"
+        in sb.verify_bundle(found(content), f"sha256:{digest_hex}", [], None, other).reason
+    )
+    assert (
+        "no key was given"
+        in sb.verify_bundle(found(content), f"sha256:{digest_hex}", [IDENTITY], None).reason
+    )
+    wrong_subject = sb.verify_bundle(found(content), "sha256:" + "cd" * 32, [], None, trusted)
+    assert not wrong_subject.ok and "subject" in wrong_subject.reason
+
+    document = json.loads(content)
+    statement = base64.b64decode(document["dsseEnvelope"]["payload"]).replace(b"ab", b"cd")
+    document["dsseEnvelope"]["payload"] = base64.b64encode(statement).decode()
+    tampered = json.dumps(document).encode()
+    assert not sb.verify_bundle(found(tampered), "sha256:" + "cd" * 32, [], None, trusted).ok
+
+    wrong_type = _key_bundle(key, digest_hex, payload_type="application/json")
+    reason = sb.verify_bundle(found(wrong_type), f"sha256:{digest_hex}", [], None, trusted).reason
+    assert "payload type is 'application/json'" in reason
+    attestation = _key_bundle(key, digest_hex, predicate_type="https://spdx.dev/Document")
+    assert (
+        "not an image signature"
+        in sb.verify_bundle(found(attestation), f"sha256:{digest_hex}", [], None, trusted).reason
+    )

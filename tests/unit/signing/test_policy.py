@@ -131,14 +131,14 @@ def test_failures_are_not_cached_and_reasons_are_given(
     verifier = Verifier(policy, source)
     unsigned = verifier.verify(f"{REPO}@{DIGEST}")
     assert not unsigned.verified
-    assert any("has no classic signatures" in r for r in unsigned.reasons())
+    assert any("has no signatures" in r for r in unsigned.reasons())
     other_digest = "sha256:" + "34" * 32
     source.entries[(REPO, DIGEST)] = FoundSignatures(classic=[sign_layer(key, other_digest)])
     wrong = verifier.verify(f"{REPO}@{DIGEST}")
     assert not wrong.verified and any(f"signs {other_digest}" in r for r in wrong.reasons())
     source.entries[(REPO, DIGEST)] = FoundSignatures(classic=[sign_layer(key, DIGEST)])
     assert verifier.verify(f"{REPO}@{DIGEST}").verified
-    assert source.calls == 3
+    assert source.calls == 5  # classic + bundles twice (not verified), then classic only
 
 
 def test_no_matching_rule_denies(key_dir: tuple[Path, ec.EllipticCurvePrivateKey]) -> None:
@@ -177,7 +177,7 @@ def test_keyless_rule_with_the_real_bundle(tmp_path: Path) -> None:
     policy = Policy.load(
         write_policy(
             tmp_path,
-            f"trusted-root: root.json\nrules:\n  - repositories: ['127.0.0.1:*/**']\n    keyless:\n      - issuer: {BUNDLE_ISSUER}\n        subject: {BUNDLE_IDENTITY}\n",
+            f"trusted-root: root.json\nrules:\n  - repositories: ['127.0.0.1:*/**']\n    predicate-types: ['*']\n    keyless:\n      - issuer: {BUNDLE_ISSUER}\n        subject: {BUNDLE_IDENTITY}\n",
         )
     )
     source = MemorySource()
@@ -256,3 +256,42 @@ def test_split_image() -> None:
     assert split_image(f"busybox@{DIGEST}") == ("docker.io/library/busybox", DIGEST)
     with pytest.raises(InputError, match="does not name a sha256 digest"):
         split_image("reg/a:latest")
+
+
+def test_public_trusted_root_is_fetched_once_when_needed(tmp_path: Path) -> None:
+    from shipstep.errors import ShipstepError
+    from shipstep.signing.bundle import load_trusted_root
+
+    policy = Policy.load(
+        write_policy(
+            tmp_path,
+            f"rules:\n  - repositories: ['**']\n    predicate-types: ['*']\n    keyless:\n      - issuer: {BUNDLE_ISSUER}\n        subject: {BUNDLE_IDENTITY}\n",
+        )
+    )
+    source = MemorySource()
+    repo = "127.0.0.1:60943/repo"
+    content = (BUNDLE / "oci-attestation.sigstore.json").read_bytes()
+    source.entries[(repo, BUNDLE_DIGEST)] = FoundSignatures(
+        bundles=[FoundBundle("sha256:b", content)]
+    )
+    calls: list[int] = []
+
+    def offline() -> object:
+        calls.append(1)
+        raise ShipstepError("Could not fetch Sigstore's public trusted root (TUFError).")
+
+    verifier = Verifier(policy, source, public_trusted_root=offline)  # type: ignore[arg-type]
+    for _ in range(2):
+        verdict = verifier.verify(f"{repo}@{BUNDLE_DIGEST}")
+        assert not verdict.verified
+        assert any("Could not fetch Sigstore's public trusted root" in r for r in verdict.reasons())
+    assert calls == [1]
+
+    def interop_root() -> object:
+        return load_trusted_root(str(BUNDLE / "trusted_root_pgi.json"))
+
+    assert (
+        Verifier(policy, source, public_trusted_root=interop_root)
+        .verify(f"{repo}@{BUNDLE_DIGEST}")
+        .verified
+    )  # type: ignore[arg-type]
