@@ -47,9 +47,6 @@ def prepare(kube: KubeStandin) -> list[float]:
     """A Deployment running OLD, about to fail rolling out NEW; returns the
     list that receives the moment the failure is written."""
     kube.reset()
-    # The stand-in's BOOKMARK can skip an event written just before it (see
-    # tests/integration/verify/conftest.py); without bookmarks it cannot.
-    kube.knobs.bookmark_interval = 0
     kube.seed(namespace(NAMESPACE), deployment(OLD))
     kube.wait(lambda: running(kube, OLD), what="old pods")
     kube.settle()
