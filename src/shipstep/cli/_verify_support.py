@@ -71,5 +71,6 @@ def revert_hook(
             return
         report.revert_pr_url = result.url
         report.revert_operation = result.operation
+        report.notes.extend(result.notes)
 
     return hook

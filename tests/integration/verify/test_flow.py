@@ -224,6 +224,7 @@ def test_cli_fails_and_opens_a_revert_pr_restoring_the_previous_image(
         "rollback",
         "--report-url",
         "https://ci.example/run/42",
+        "--auto-merge",
     ]
     code, out, err = run(argv, capsys)
     assert code == 1, err
@@ -240,6 +241,7 @@ def test_cli_fails_and_opens_a_revert_pr_restoring_the_previous_image(
     assert pr["head"] == f"shipstep/revert/{c['merge'][:12]}"
     assert pr["base"] == "main"
     assert pr["labels"] == ["rollback"]
+    assert pr["auto_merge"] is not None, document["notes"]
     assert "https://ci.example/run/42" in pr["body"]
     assert "**health: deployment/web**: Progress deadline exceeded" in pr["body"]
     # The branch is a real revert: its diff against main restores the old image.
@@ -404,3 +406,48 @@ def test_gates_run_after_the_rollout_and_each_is_reported(
     )
     assert checks[("cloudwatch", "web-5xx")]["status"] == "passed"
     assert checks[("health", "deployment/web")]["status"] == "passed"
+
+
+def test_refused_auto_merge_keeps_the_revert_pr(
+    kube: KubeStandin,
+    git_server: GitServer,
+    github_api: GitHubStandin,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, bare, c = config_repo(git_server, tmp_path, "noautomerge")
+    github_api.state.add_repo(
+        "acme/config", branch_exists=bare_branch_exists(bare), allow_auto_merge=False
+    )
+    kube.seed(namespace(NAMESPACE), namespace("shipstep-system"), deployment(OLD))
+    kube.settle()
+    kube.seed(agent_status(c["merge"]))
+    code, out, err = run(
+        [
+            *base_args(kube, tmp_path / "r.json"),
+            "--timeout",
+            "1",
+            "--merge-commit",
+            c["merge"],
+            "--config-repo",
+            url,
+            "--revert-on-failure",
+            "--forge",
+            "github",
+            "--forge-repository",
+            "acme/config",
+            "--api-url",
+            github_api.url,
+            "--token",
+            TOKEN,
+            "--auto-merge",
+        ],
+        capsys,
+    )
+    assert code == 1, err
+    document = json.loads(json.loads(out)["report"])
+    # The agent applied the merge commit, but the template still has the old image.
+    images = next(ch for ch in document["checks"] if ch["kind"] == "images")
+    assert images["summary"] == "the Deployment's template is not the expected one"
+    assert document["revertPullRequest"] == "https://github.example/acme/config/pull/1"
+    assert any(note.startswith("Auto-merge not enabled:") for note in document["notes"])
