@@ -53,7 +53,7 @@ class Knobs:
     crd_establish_delay: float = 0.0  # CRDs become Established (and served) after this
     # The controller
     controller: bool = True  # False: nothing advances workloads or pods
-    controller_interval: float = 0.02
+    controller_interval: float = 0.02  # shortest pause between passes while work goes on
     pod_start_delay: float = 0.0  # seconds a pod stays Pending before its containers run
     keep_old_pods: bool = False  # Deployments never scale old ReplicaSets down
     deadline_scale: float = 1.0  # multiplies progressDeadlineSeconds

@@ -77,7 +77,9 @@ class KubeStandin:
             time.sleep(0.01)
 
     def settle(self, timeout: float = 10.0) -> None:
-        """Wait until the controller has nothing left to do (a pass with no writes)."""
+        """Wait until the controller has nothing left to do now (a pass with no
+        writes). Work waiting on a timer (pod_start_delay, crd_establish_delay,
+        a progress deadline) is not waited for: use `wait` for those."""
         self.controller.settle(timeout)
 
     # Direct access for test setup and assertions (not logged as requests).

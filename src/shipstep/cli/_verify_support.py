@@ -20,11 +20,15 @@ from shipstep.steps.verify.revert import RevertOptions, open_revert
 
 
 def make_verifier(
-    policy: Path, reporter: Reporter, username: str | None, password: str | None
+    policy: Path,
+    reporter: Reporter,
+    username: str | None,
+    password: str | None,
+    docker_config: str | None = None,
+    insecure_registries: tuple[str, ...] = (),
 ) -> Verifier:
-    return Verifier(
-        Policy.load(policy), OciSignatureSource(registry_client(reporter, username, password))
-    )
+    client = registry_client(reporter, username, password, docker_config, insecure_registries)
+    return Verifier(Policy.load(policy), OciSignatureSource(client))
 
 
 def revert_hook(
@@ -67,5 +71,6 @@ def revert_hook(
             return
         report.revert_pr_url = result.url
         report.revert_operation = result.operation
+        report.notes.extend(result.notes)
 
     return hook

@@ -219,6 +219,8 @@ def command(
     report_url: str | None,
     registry_username: str | None,
     registry_password: str | None,
+    docker_config: str | None,
+    insecure_registries: tuple[str, ...],
 ) -> None:
     """Prove the cluster runs exactly the signed digest; open a revert PR if not.
 
@@ -258,7 +260,14 @@ def command(
     )
     verifier = None
     if policy and not skip_signatures:
-        verifier = make_verifier(policy, state.reporter, registry_username, registry_password)
+        verifier = make_verifier(
+            policy,
+            state.reporter,
+            registry_username,
+            registry_password,
+            docker_config,
+            insecure_registries,
+        )
     hook = None
     if revert_on_failure:
         if not (merge_commit and config_repo):

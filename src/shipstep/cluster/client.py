@@ -4,6 +4,7 @@ every client failure turned into a diagnostic that says what to do."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -105,14 +106,14 @@ class Cluster:
         resource_version: str,
         timeout: float,
         label_selector: str | None = None,
-        stopper: list[Any] | None = None,
+        stopper: WatchStopper | None = None,
     ) -> Iterator[tuple[str, Obj]]:
         """(type, object) events from `resource_version` on, for at most `timeout`
         seconds. `stopper` receives the watch and its HTTP response, so that
         another thread can stop it (`stop_watch`) without waiting for an event."""
         w = k8s_watch.Watch()
         if stopper is not None:
-            stopper.append(w)
+            stopper.add(w)
         kwargs: dict[str, Any] = {
             "resource_version": resource_version,
             "timeout_seconds": max(int(timeout), 1),
@@ -127,7 +128,7 @@ class Cluster:
         def call(*args: Any, **kw: Any) -> Any:
             response = method(*args, **kw)
             if stopper is not None:
-                stopper.append(response)
+                stopper.add(response)
             return response
 
         call.__doc__ = method.__doc__  # Watch reads the return type from it
@@ -205,11 +206,34 @@ def _network_reason(error: BaseException) -> str:
     return text.split(": ", 1)[-1]
 
 
-def stop_watch(stopper: list[Any]) -> None:
-    """End a watch from another thread: unblock its read by shutting the socket."""
-    for item in stopper:
-        if isinstance(item, k8s_watch.Watch):
-            item.stop()
-        else:
-            with suppress(Exception):  # the stream may be gone already
-                item.shutdown()
+class WatchStopper:
+    """Ends watches from another thread at once: `stop()` marks them stopped
+    and shuts their sockets, unblocking a read that would otherwise wait for
+    the next event; a watch whose request is still being made is shut as
+    soon as its response arrives."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[Any] = []
+        self.stopped = threading.Event()
+
+    def add(self, item: Any) -> None:
+        with self._lock:
+            self._items.append(item)
+        if self.stopped.is_set():
+            _end(item)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        with self._lock:
+            items = list(self._items)
+        for item in items:
+            _end(item)
+
+
+def _end(item: Any) -> None:
+    if isinstance(item, k8s_watch.Watch):
+        item.stop()
+    else:
+        with suppress(Exception):  # the stream may be gone already
+            item.shutdown()

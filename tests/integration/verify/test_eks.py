@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from shipstep.cluster.access import ClusterOptions, connect
+from shipstep.cluster.client import ClusterError
 from shipstep.cluster.eks import (
     CLUSTER_HEADER,
     TOKEN_PREFIX,
@@ -22,6 +23,7 @@ from shipstep.cluster.eks import (
 )
 from shipstep.errors import InputError, ShipstepError
 from shipstep.progress import RecordingReporter
+from tests.kube_standin.standin import KubeStandin
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -141,3 +143,16 @@ def test_expired_credentials_are_explained(
         "AWS refused the credentials to describe EKS cluster 'prod': ExpiredTokenException."
     )
     assert "expired or invalid" in (caught.value.hint or "")
+
+
+def test_eks_bearer_token_reaches_the_api_server(aws_endpoint: str, kube: KubeStandin) -> None:
+    make_cluster("verify-api")
+    with connect(ClusterOptions(eks_cluster="verify-api", region="eu-west-1")) as cluster:
+        conf = cluster.api_client.configuration
+        conf.host = kube.url  # moto's endpoint serves no API: the stand-in does
+        kube.knobs.token = conf.api_key["authorization"]
+        items, version = cluster.list_items("Pod", "default")
+        assert items == [] and version
+        kube.knobs.token = "another-token"
+        with pytest.raises(ClusterError, match="401 Unauthorized"):
+            cluster.list_items("Pod", "default")

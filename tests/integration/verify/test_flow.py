@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import boto3
 import pytest
 
 from shipstep.cli import cli
@@ -16,6 +17,7 @@ from shipstep.steps.verify.gitrepo import ConfigRepo
 from shipstep.steps.verify.report import Status
 from tests.fixtures.git import GitServer, git
 from tests.fixtures.github import TOKEN, bare_branch_exists
+from tests.fixtures.http_checks import PromAnswer, Prometheus, Route, WebApp, vector
 from tests.github_standin.server import GitHubStandin
 from tests.integration.verify.cluster_helpers import (
     NAMESPACE,
@@ -222,6 +224,7 @@ def test_cli_fails_and_opens_a_revert_pr_restoring_the_previous_image(
         "rollback",
         "--report-url",
         "https://ci.example/run/42",
+        "--auto-merge",
     ]
     code, out, err = run(argv, capsys)
     assert code == 1, err
@@ -238,6 +241,7 @@ def test_cli_fails_and_opens_a_revert_pr_restoring_the_previous_image(
     assert pr["head"] == f"shipstep/revert/{c['merge'][:12]}"
     assert pr["base"] == "main"
     assert pr["labels"] == ["rollback"]
+    assert pr["auto_merge"] is not None, document["notes"]
     assert "https://ci.example/run/42" in pr["body"]
     assert "**health: deployment/web**: Progress deadline exceeded" in pr["body"]
     # The branch is a real revert: its diff against main restores the old image.
@@ -340,3 +344,110 @@ def test_policy_is_required_unless_skipped(
     code, _out, err = run([*argv, "--image", f"{REPO}@{NEW}"], capsys)
     assert code == 2
     assert "No signature policy" in err
+
+
+def test_gates_run_after_the_rollout_and_each_is_reported(
+    kube: KubeStandin,
+    web_app: WebApp,
+    prometheus: Prometheus,
+    aws_endpoint: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    kube.seed(namespace(NAMESPACE), deployment(NEW))
+    kube.wait(lambda: running(kube, NEW), what="pods")
+    web_app.routes["/healthz"] = Route(200, "ok 1.4.3")
+    prometheus.answers["job:errors:ratio5m"] = PromAnswer(result=vector(({"job": "web"}, "0.2")))
+    cw = boto3.client("cloudwatch", region_name="eu-west-1")
+    cw.put_metric_alarm(
+        AlarmName="web-5xx",
+        MetricName="5xx",
+        Namespace="App",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cw.set_alarm_state(AlarmName="web-5xx", StateValue="OK", StateReason="fine")
+    report = tmp_path / "report.json"
+    code, out, err = run(
+        [
+            *base_args(kube, report),
+            "--image",
+            f"{REPO}@{NEW}",
+            "--smoke",
+            f"{web_app.url}/healthz status=200 body=1\\.4\\.3",
+            "--smoke",
+            f"{web_app.url}/missing",
+            "--smoke-attempts",
+            "2",
+            "--prometheus-url",
+            prometheus.url,
+            "--prometheus-check",
+            "job:errors:ratio5m < 0.05",
+            "--cloudwatch-alarm",
+            "web-5xx",
+            "--region",
+            "eu-west-1",
+        ],
+        capsys,
+    )
+    assert code == 1, err
+    checks = {(c["kind"], c["name"]): c for c in json.loads(json.loads(out)["report"])["checks"]}
+    assert checks[("smoke", f"{web_app.url}/healthz")]["status"] == "passed"
+    assert (
+        checks[("smoke", f"{web_app.url}/missing")]["summary"]
+        == "status 404, expected 200 (after 2 attempts)"
+    )
+    assert (
+        checks[("prometheus", "job:errors:ratio5m < 0.05")]["summary"]
+        == '1 of 1 samples fail: {job="web"} = 0.2'
+    )
+    assert checks[("cloudwatch", "web-5xx")]["status"] == "passed"
+    assert checks[("health", "deployment/web")]["status"] == "passed"
+
+
+def test_refused_auto_merge_keeps_the_revert_pr(
+    kube: KubeStandin,
+    git_server: GitServer,
+    github_api: GitHubStandin,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, bare, c = config_repo(git_server, tmp_path, "noautomerge")
+    github_api.state.add_repo(
+        "acme/config", branch_exists=bare_branch_exists(bare), allow_auto_merge=False
+    )
+    kube.seed(namespace(NAMESPACE), namespace("shipstep-system"), deployment(OLD))
+    kube.settle()
+    kube.seed(agent_status(c["merge"]))
+    code, out, err = run(
+        [
+            *base_args(kube, tmp_path / "r.json"),
+            "--timeout",
+            "1",
+            "--merge-commit",
+            c["merge"],
+            "--config-repo",
+            url,
+            "--revert-on-failure",
+            "--forge",
+            "github",
+            "--forge-repository",
+            "acme/config",
+            "--api-url",
+            github_api.url,
+            "--token",
+            TOKEN,
+            "--auto-merge",
+        ],
+        capsys,
+    )
+    assert code == 1, err
+    document = json.loads(json.loads(out)["report"])
+    # The agent applied the merge commit, but the template still has the old image.
+    images = next(ch for ch in document["checks"] if ch["kind"] == "images")
+    assert images["summary"] == "the Deployment's template is not the expected one"
+    assert document["revertPullRequest"] == "https://github.example/acme/config/pull/1"
+    assert any(note.startswith("Auto-merge not enabled:") for note in document["notes"])

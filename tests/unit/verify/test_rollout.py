@@ -18,6 +18,17 @@ OLD = "sha256:" + "b" * 64
 EXPECTED = parse_expected([f"{REPO}@{NEW}"])
 
 
+def template(digest: str) -> dict[str, Any]:
+    return {
+        "spec": {
+            "containers": [
+                {"name": "app", "image": f"{REPO}:1.4.2@{digest}"},
+                {"name": "proxy", "image": "envoyproxy/envoy:v1.31"},
+            ]
+        }
+    }
+
+
 def deployment(
     digest: str, *, revision: str = "2", replicas: int = 2, **status: Any
 ) -> dict[str, Any]:
@@ -33,14 +44,7 @@ def deployment(
         },
         "spec": {
             "replicas": replicas,
-            "template": {
-                "spec": {
-                    "containers": [
-                        {"name": "app", "image": f"{REPO}:1.4.2@{digest}"},
-                        {"name": "proxy", "image": "envoyproxy/envoy:v1.31"},
-                    ]
-                }
-            },
+            "template": template(digest),
         },
         "status": {
             "observedGeneration": 2,
@@ -63,9 +67,7 @@ def replicaset(name: str, digest: str, revision: str) -> dict[str, Any]:
             "annotations": {"deployment.kubernetes.io/revision": revision},
             "ownerReferences": [{"kind": "Deployment", "name": "web", "uid": "dep-uid"}],
         },
-        "spec": {
-            "template": {"spec": {"containers": [{"name": "app", "image": f"{REPO}@{digest}"}]}}
-        },
+        "spec": {"template": template(digest)},
     }
 
 
@@ -228,3 +230,19 @@ def test_expected_images_need_digests() -> None:
         parse_expected([f"{REPO}:1.4.2"])
     with pytest.raises(InputError, match="Two different digests"):
         parse_expected([f"{REPO}@{NEW}", f"{REPO}@{OLD}"])
+
+
+def test_old_replicaset_is_not_judged_before_the_controller_sees_the_new_template() -> None:
+    # The template changed (generation 3) but the controller has not caught
+    # up: the old ReplicaSet still carries the revision annotation.
+    behind = deployment(NEW, revision="1", observedGeneration=2)
+    behind["metadata"]["generation"] = 3
+    s = state(
+        behind,
+        replicaset("web-old", OLD, "1"),
+        pod("web-old-1", "web-old", OLD),
+        pod("web-old-2", "web-old", OLD),
+    )
+    images = by_kind(evaluate(s, TARGETS, EXPECTED, applied=True))["images"]
+    assert images.status is Status.PENDING
+    assert images.summary == "the Deployment controller has not observed generation 3 yet"

@@ -39,6 +39,7 @@ class RevertResult:
     operation: str  # created / unchanged
     branch: str
     commit: str | None
+    notes: tuple[str, ...] = ()
 
 
 def _body(report: VerifyReport, sha: str, options: RevertOptions) -> str:
@@ -158,9 +159,18 @@ def open_revert(
         raise
     if options.labels:
         forge.add_labels(pr, list(options.labels))
-    if options.auto_merge and not forge.enable_auto_merge(pr, options.merge_method):
-        reporter.log(f"auto-merge is not available on {forge.name}; the revert waits for a review")
-    return RevertResult(pr.url, pr.number, "created", branch, commit)
+    notes: list[str] = []
+    if options.auto_merge:
+        try:
+            if not forge.enable_auto_merge(pr, options.merge_method):
+                notes.append(
+                    f"Auto-merge is not available on {forge.name}: the revert waits for a review."
+                )
+        except ShipstepError as error:  # the PR stands; only auto-merge is missing
+            notes.append(f"Auto-merge not enabled: {error.message}")
+    for note in notes:
+        reporter.log(note)
+    return RevertResult(pr.url, pr.number, "created", branch, commit, tuple(notes))
 
 
 def labels_of(values: Sequence[str]) -> tuple[str, ...]:

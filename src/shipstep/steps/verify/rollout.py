@@ -176,9 +176,21 @@ def image_check(
             "the Deployment's template is not the expected one",
             tuple(problems),
         )
+    generation = _meta(deploy).get("generation")
+    observed = (deploy.get("status") or {}).get("observedGeneration")
+    if isinstance(generation, int) and (not isinstance(observed, int) or observed < generation):
+        # Until the controller has seen this template, its ReplicaSets and
+        # revision annotation describe the previous one.
+        return Check(
+            "images",
+            label,
+            Status.PENDING,
+            f"the Deployment controller has not observed generation {generation} yet",
+        )
     owned_rs = [rs for rs in state.replicasets.values() if _owned_by(rs, deploy, "Deployment")]
     current = _current_replicaset(deploy, owned_rs)
-    if current is None:
+    want_images = _images(template)
+    if current is None or _images((current.get("spec") or {}).get("template") or {}) != want_images:
         return Check("images", label, Status.PENDING, "no ReplicaSet for the current template yet")
     current_name = str(_meta(current).get("name"))
     rs_of: dict[str, str] = {}

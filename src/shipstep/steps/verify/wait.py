@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shipstep.cluster.client import Cluster, ClusterError, stop_watch
+from shipstep.cluster.client import Cluster, ClusterError, WatchStopper
 from shipstep.oci.reference import Reference
 from shipstep.progress import NullReporter, Reporter
 from shipstep.steps.verify.agent_status import AgentStatusCheck
@@ -54,19 +54,17 @@ class _Watcher(threading.Thread):
         self.rv = resource_version
         self.deadline = deadline
         self.events = events
-        self.stopped = threading.Event()
-        self.stopper: list[Any] = []
+        self.stopper = WatchStopper()
 
     def _selector(self) -> str | None:
         return self.targets.selector if self.kind == "Deployment" else None
 
     def run(self) -> None:
         try:
-            while not self.stopped.is_set():
+            while not self.stopper.stopped.is_set():
                 remaining = self.deadline - time.monotonic()
                 if remaining <= 0:
                     return
-                self.stopper = []
                 try:
                     for event_type, obj in self.cluster.watch(
                         self.kind,
@@ -76,7 +74,7 @@ class _Watcher(threading.Thread):
                         label_selector=self._selector(),
                         stopper=self.stopper,
                     ):
-                        if self.stopped.is_set():
+                        if self.stopper.stopped.is_set():
                             return
                         rv = (obj.get("metadata") or {}).get("resourceVersion")
                         if rv:
@@ -92,12 +90,11 @@ class _Watcher(threading.Thread):
                     )
                     self.events.put((self.kind, "RELIST", items))
         except BaseException as error:  # handed to the waiting thread, never lost
-            if not self.stopped.is_set():
+            if not self.stopper.stopped.is_set():
                 self.events.put((self.kind, "ERROR", error))
 
     def stop(self) -> None:
-        self.stopped.set()
-        stop_watch(self.stopper)
+        self.stopper.stop()
 
 
 def _list_all(cluster: Cluster, targets: Targets, state: ClusterState) -> dict[str, str]:
@@ -189,4 +186,6 @@ def wait_for_cluster(
         for watcher in watchers:
             watcher.stop()
         for watcher in watchers:
-            watcher.join(timeout=5)
+            # Shut sockets end the streams at once; a thread that outlives
+            # this is a daemon and exits when its next read fails.
+            watcher.join(timeout=1)
