@@ -502,9 +502,10 @@ def _list_body(rtype: ResourceType, items: list[Obj], rv: str, q: dict[str, str]
             metadata["continue"] = str(offset + limit)
             metadata["remainingItemCount"] = len(items) - offset - limit
         items = page
-    for item in items:
-        item.pop("apiVersion", None)
-        item.pop("kind", None)
+    if not rtype.custom:  # built-in lists omit each item's kind; custom resources keep it
+        for item in items:
+            item.pop("apiVersion", None)
+            item.pop("kind", None)
     return {
         "kind": f"{rtype.kind}List",
         "apiVersion": rtype.api_version,
