@@ -194,3 +194,23 @@ def test_python_dash_m_entry_point() -> None:
     )
     assert completed.returncode == 0
     assert completed.stdout.strip() == f"shipstep, version {__version__}"
+
+
+def test_root_action_dispatches_step_and_args_without_a_shell(
+    capsys, with_test_command, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    output = tmp_path / "out"
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(output),
+        "INPUT_STEP": "echo-test",
+        "INPUT_ARGS": "--value\n$(touch pwned) ; echo hi\n--line\nx",
+        "INPUT_OUTPUT-FORMAT": "json",
+    }
+    code, out, _ = run(capsys, [], env)
+    assert code == 0
+    assert json.loads(out) == {"value": "$(touch pwned) ; echo hi", "lines": ["x"]}
+    text = output.read_text()
+    assert "result<<ghadelimiter_" in text
+    assert '{"lines": ["x"], "value": "$(touch pwned) ; echo hi"}' in text
+    assert not (Path.cwd() / "pwned").exists()

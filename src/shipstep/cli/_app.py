@@ -39,6 +39,8 @@ class AppState:
 
     runtime: Runtime
     output: str = "text"
+    # Run through the root action.yml: outputs are also exported as `result`.
+    root_action: bool = False
     reporter: Reporter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -128,7 +130,9 @@ def emit(ctx: click.Context, result: StepResult) -> None:
     """Print and export a step's result; exit 1 if its verdict is failure."""
     state = state_of(ctx)
     outputs = dict(result.outputs())
-    state.runtime.write_outputs(outputs)
+    state.runtime.write_outputs(
+        {**outputs, "result": json.dumps(outputs, sort_keys=True)} if state.root_action else outputs
+    )
     state.runtime.write_summary(result.summary_markdown())
     if state.output == "json":
         click.echo(json.dumps(outputs, sort_keys=True))
@@ -163,6 +167,17 @@ def _report_missing_input(state: AppState, error: click.MissingParameter) -> Non
             stderr_line(annotation)
 
 
+def root_action_argv(runtime: Runtime) -> list[str]:
+    """The command line the root action.yml asks for: its `step` input, then
+    one argument per line of `args`. Never through a shell."""
+    argv = []
+    if (runtime.input("output-format") or "text") == "json":
+        argv += ["--output", "json"]
+    argv.append(runtime.input("step") or "")
+    argv += [line.strip() for line in (runtime.input("args") or "").splitlines() if line.strip()]
+    return argv
+
+
 def run_cli(
     group: click.Group, argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> int:
@@ -172,6 +187,9 @@ def run_cli(
     mask_environment_secrets(runtime, env)
     state = AppState(runtime=runtime)
     args = list(sys.argv[1:] if argv is None else argv)
+    if not args and runtime.input("step"):
+        args = root_action_argv(runtime)
+        state.root_action = True
     try:
         # With standalone_mode off, click returns the code of `ctx.exit(n)`
         # (and of --help/--version) instead of calling sys.exit.
