@@ -4,8 +4,8 @@
 tests, publishes through the ECR code path (moto's control plane, the real
 registry behind a proxy mirroring pushes into moto), signs with AWS KMS
 (moto) and later with a key file, and bumps a real git config repository
-behind the GitHub API stand-in. The pull request is merged (git, and the
-record in the stand-in); the agent applies the merged revision to the
+behind the GitHub API stand-in. The pull request is merged through the stand-in
+(a real merge in the bare repository); the agent applies the merged revision to the
 Kubernetes API stand-in after verifying the signature against a policy;
 `verify` passes. Then the failure paths: an unsigned image committed
 straight to the config repository is refused by the agent (the signed
@@ -22,7 +22,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 
 from shipstep.agent.config import AgentConfig
 from shipstep.agent.engine import Engine
@@ -61,7 +61,7 @@ from shipstep.steps.verify.run import VerifyInputs, run_verify
 from shipstep.steps.verify.wait import WaitOptions
 from tests.fixtures.chain import make_app, remove_images, write_config, write_key_pair
 from tests.fixtures.git import GitServer, git
-from tests.fixtures.github import TOKEN, bare_branch_exists, github_api
+from tests.fixtures.github import TOKEN, bare_branch_exists, bare_merge, github_api
 from tests.fixtures.registry_proxy import RegistryProxy, registry_proxy
 from tests.github_standin.server import GitHubStandin
 
@@ -113,30 +113,18 @@ class World:
         return code, json.loads(out.getvalue() or "{}"), err.getvalue()
 
     def merge(self, number: int) -> str:
-        """Merge pull request `number` as a reviewer would; the merge commit."""
-        pr = self.github.state.repos[FORGE_REPO].pulls[number]
-        work = self.tmp / f"merge-{number}"
-        git(self.tmp, "clone", "-q", self.config_url, str(work))
-        git(work, "fetch", "-q", "origin", pr["head"])
-        git(
-            work,
-            "-c",
-            "user.name=reviewer",
-            "-c",
-            "user.email=reviewer@example.invalid",
-            "merge",
-            "--no-ff",
-            "-q",
-            "-m",
-            f"Merge pull request #{number} from {pr['head']}",
-            "FETCH_HEAD",
+        """Merge pull request `number` through the GitHub stand-in, as a
+        reviewer's merge button does; the merge commit."""
+        response = requests.put(
+            f"{self.github.url}/repos/{FORGE_REPO}/pulls/{number}/merge",
+            json={"merge_method": "merge"},
+            headers={"Authorization": f"Bearer {TOKEN}", "Accept": "application/vnd.github+json"},
+            timeout=30,
         )
-        git(work, "push", "-q", "origin", "main")
-        pr["state"] = "closed"
-        pr["merged"] = True
-        commit = git(work, "rev-parse", "HEAD").strip()
-        shutil.rmtree(work)
-        return commit
+        assert response.status_code == 200, response.text
+        sha = str(response.json()["sha"])
+        assert git(self.config_bare, "rev-parse", "main").strip() == sha
+        return sha
 
     def agent(self) -> Agent:
         config = AgentConfig(
@@ -218,7 +206,9 @@ def world(
             files[str(path.relative_to(EXAMPLES / "config-repo"))] = text
     name = f"config-{tmp_path.name[-12:]}"
     bare = git_server.create_repo(name, files)
-    github_api.state.add_repo(FORGE_REPO, branch_exists=bare_branch_exists(bare))
+    github_api.state.add_repo(
+        FORGE_REPO, branch_exists=bare_branch_exists(bare), merge=bare_merge(bare)
+    )
     url = git_server.url(name)
 
     app = make_app(tmp_path, busybox_image)
