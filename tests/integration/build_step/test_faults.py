@@ -268,12 +268,14 @@ class CountingReporter:
     def __init__(self) -> None:
         self.lines = 0
         self.longest = 0
+        self.saw_end = False
 
     def log(self, line: str) -> None:
         # A call may carry a block of lines (one chunk of the container's output).
         parts = line.split("\n")
         self.lines += len(parts)
         self.longest = max(self.longest, *map(len, parts))
+        self.saw_end = self.saw_end or "test-line-49999" in line
 
     def group(self, title: str):  # type: ignore[no-untyped-def]
         from contextlib import nullcontext
@@ -311,7 +313,7 @@ def test_test_log_flood_keeps_a_bounded_tail(
     )
     assert not result.succeeded and result.tests is not None
     assert result.tests.exit_code == 1
-    assert reporter.lines > 50000
+    assert reporter.lines > 50000 and reporter.saw_end  # the whole output, to the end
     assert reporter.longest <= 4096  # a 200 kB line arrives in bounded pieces
     assert len(result.tests.tail) == TAIL_LINES
     assert all(len(line) <= TAIL_LINE_CHARS + 2 for line in result.tests.tail)

@@ -17,10 +17,11 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import docker
 import docker.errors
@@ -35,6 +36,7 @@ from shipstep.steps.imagebuild.log import LineSplitter, Tail
 ROLE_LABEL = "dev.shipstep.role"
 RUN_LABEL = "dev.shipstep.run"
 MAX_REPORT_BYTES = 64 * 1024 * 1024
+LOG_DRAIN_SECONDS = 120
 _NOT_FOUND = ("executable file not found", "no such file or directory", "not found in $path")
 
 
@@ -125,16 +127,24 @@ def _remove(api: docker.APIClient, container: str, reporter: Reporter) -> None:
 def _run(
     api: docker.APIClient, container: str, spec: ImageTests, reporter: Reporter
 ) -> TestOutcome:
+    # Attached before the start, as `docker run` does: the output comes
+    # straight from the container's stdio, complete, whatever the log driver.
+    try:
+        output = api.attach(container, stdout=True, stderr=True, stream=True, logs=True)
+    except docker.errors.APIError as error:
+        raise engine_error(error, "cannot attach to the test container") from error
+    connection = _attached_socket(output)
+    tail = Tail()
+    pump = threading.Thread(
+        target=_pump_logs, args=(output, tail, reporter), name="test-logs", daemon=True
+    )
+    pump.start()
     started = time.monotonic()
     try:
         api.start(container)
     except docker.errors.APIError as error:
+        _close(output, connection)
         raise _start_error(error, spec) from error
-    tail = Tail()
-    pump = threading.Thread(
-        target=_pump_logs, args=(api, container, tail, reporter), name="test-logs", daemon=True
-    )
-    pump.start()
     timed_out = False
     exit_code: int | None = None
     try:
@@ -149,7 +159,12 @@ def _run(
         with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
             api.kill(container)
     duration = time.monotonic() - started
-    pump.join(timeout=10)
+    # The engine may still be delivering the end of a long log after the
+    # container exited: wait for it (briefly after a kill).
+    pump.join(timeout=10 if timed_out else LOG_DRAIN_SECONDS)
+    if pump.is_alive():
+        reporter.log("warning: the end of the test log did not arrive; it is cut short here.")
+    _close(output, connection)
     if timed_out:
         reporter.log(f"The tests did not finish within {spec.timeout:g}s: killed.")
     outcome = TestOutcome(
@@ -160,7 +175,29 @@ def _run(
     return outcome
 
 
-def _pump_logs(api: docker.APIClient, container: str, tail: Tail, reporter: Reporter) -> None:
+def _attached_socket(output: object) -> list[Any]:
+    """The upgraded connection under docker-py's attach stream (buffered
+    reader, socket file object, socket). Its `close()` skips a stream whose
+    HTTP response already reads as finished, leaving the socket open; we
+    close these ourselves, outermost first (a socket only really closes when
+    its file objects are closed too)."""
+    fp = getattr(
+        getattr(getattr(getattr(output, "_response", None), "raw", None), "_fp", None), "fp", None
+    )
+    raw = getattr(fp, "raw", None)
+    sock = getattr(raw, "_sock", None)
+    return [part for part in (fp, raw, sock) if part is not None and hasattr(part, "close")]
+
+
+def _close(output: Any, connection: list[Any]) -> None:
+    with contextlib.suppress(OSError):
+        output.close()
+    for part in connection:
+        with contextlib.suppress(OSError, ValueError):
+            part.close()
+
+
+def _pump_logs(output: Iterable[bytes], tail: Tail, reporter: Reporter) -> None:
     splitter = LineSplitter()
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
@@ -170,10 +207,10 @@ def _pump_logs(api: docker.APIClient, container: str, tail: Tail, reporter: Repo
             reporter.log("\n".join(lines))  # a block per chunk, as in the build log
 
     try:
-        for chunk in api.logs(container, stream=True, follow=True):
+        for chunk in output:
             emit(splitter.feed(decoder.decode(chunk)))
-    except (docker.errors.APIError, requests.exceptions.RequestException, OSError):
-        pass  # the container went away (timeout, interrupt): the logs end here
+    except (docker.errors.APIError, requests.exceptions.RequestException, OSError, ValueError):
+        pass  # the stream was closed (timeout, interrupt): the output ends here
     emit(splitter.feed(decoder.decode(b"", final=True)))
     emit(splitter.flush())
 
