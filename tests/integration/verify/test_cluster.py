@@ -178,3 +178,31 @@ def test_missing_kubeconfig_is_an_input_error(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="does not exist"):
         connect(ClusterOptions(kubeconfig=tmp_path / "nope"))
+
+
+def test_watch_relists_after_410_gone(kube: KubeStandin) -> None:
+    import queue
+
+    from shipstep.steps.verify.wait import _Watcher
+
+    kube.seed(namespace(NAMESPACE), deployment(OLD))
+    kube.settle()
+    with cluster_for(kube) as cluster:
+        _, stale = cluster.list_items("Deployment", NAMESPACE)
+        kube.seed(deployment(OLD, name="api"))  # history moves on...
+        kube.settle()
+        kube.store.compact()  # ...and is forgotten: `stale` is now too old
+        events: queue.Queue[tuple[str, str, object]] = queue.Queue()
+        watcher = _Watcher(cluster, "Deployment", TARGETS, stale, time.monotonic() + 20, events)
+        watcher.start()
+        try:
+            kind, event_type, items = events.get(timeout=10)
+            assert (kind, event_type) == ("Deployment", "RELIST"), repr(items)
+            assert sorted(i["metadata"]["name"] for i in items) == ["api", "web"]  # type: ignore[attr-defined]
+            set_image(kube, NEW)  # and it watches on from the new list
+            kind, event_type, _obj = events.get(timeout=10)
+            assert (kind, event_type) == ("Deployment", "MODIFIED")
+        finally:
+            watcher.stop()
+            watcher.join(timeout=5)
+        assert not watcher.is_alive()
