@@ -183,7 +183,8 @@ def _api_error(error: Any, action: str, where: str) -> ClusterError:
     if error.status == 403:
         return ClusterError(
             f"Forbidden to {action}: {message}",
-            hint="Grant get, list and watch on deployments, replicasets, pods and "
+            hint="Grant get, list and watch on deployments, statefulsets, daemonsets, "
+            "replicasets, pods and "
             "configmaps in the namespace to the identity verify runs as.",
         )
     if error.status == 404:
