@@ -195,9 +195,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def peak_rss_mib(pid: int) -> float:
+def peak_rss_mib(pid: int, field: str = "VmHWM") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -284,6 +284,7 @@ def main() -> int:
     parser.add_argument("--objects", type=int, default=4000)
     parser.add_argument("--latency-runs", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--no-peer", action="store_true", help="skip the Flux-approach run")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="shipstep-bench-agent-"))
     standin = Standin(tmp)
@@ -363,7 +364,7 @@ def main() -> int:
             f"cold apply: {writes_} writes = {writes_ / n:.4f} per object (target <= 1.05); {reads} reads = {reads / n:.4f} per object; {cold_s:.1f} s"
         )
         print(
-            f"cold apply: agent CPU {cold_cpu:.2f} s = {cold_cpu / n * 1000:.2f} s per 1,000 objects (startup included)"
+            f"cold apply: agent CPU {cold_cpu:.2f} s = {cold_cpu / n * 1000:.2f} s per 1,000 objects (startup included); peak RSS so far {peak_rss_mib(agent.pid):.1f} MiB"
         )
 
         time.sleep(2)  # let the stand-in's controller settle the Deployments
@@ -380,6 +381,7 @@ def main() -> int:
         )
 
         latencies = []
+        rss_after: list[float] = []
         for run in range(args.latency_runs):
             target = next(o for o in objs if o["kind"] == "ConfigMap")
             target["data"]["index"] = f"changed-{run}"
@@ -399,9 +401,13 @@ def main() -> int:
                 "applied",
             )
             latencies.append(time.monotonic() - started)
+            rss_after.append(peak_rss_mib(agent.pid, "VmRSS"))
             wait(lambda r=run: reconciles() >= 3 + r, 600, "reconcile done")
         print(
             f"webhook commit-to-applied latency: median {statistics.median(latencies) * 1000:.0f} ms over {len(latencies)} runs (push + webhook + ls-remote + fetch + render + apply)"
+        )
+        print(
+            "agent RSS after each new revision (MiB): " + ", ".join(f"{r:.1f}" for r in rss_after)
         )
         rss = peak_rss_mib(agent.pid)
         print(
@@ -413,6 +419,8 @@ def main() -> int:
         print(f"agent stopped {time.monotonic() - stopping:.1f} s after SIGTERM")
         agent = None
 
+        if args.no_peer:
+            return 0
         flux_cold, flux_cold_s, flux_noop, flux_noop_s = flux_approach(standin, objs)
         print(
             f"peer (Flux approach, run here): cold apply {flux_cold} requests = {flux_cold / n:.2f} per object, {flux_cold_s:.1f} s; no-op {flux_noop} requests, {flux_noop_s:.1f} s"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +33,12 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     standin: KubeStandin
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client going away (dropped-connection faults, closed watches) is normal.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class Handler(Watching, BaseHTTPRequestHandler):
@@ -495,9 +502,10 @@ def _list_body(rtype: ResourceType, items: list[Obj], rv: str, q: dict[str, str]
             metadata["continue"] = str(offset + limit)
             metadata["remainingItemCount"] = len(items) - offset - limit
         items = page
-    for item in items:
-        item.pop("apiVersion", None)
-        item.pop("kind", None)
+    if not rtype.custom:  # built-in lists omit each item's kind; custom resources keep it
+        for item in items:
+            item.pop("apiVersion", None)
+            item.pop("kind", None)
     return {
         "kind": f"{rtype.kind}List",
         "apiVersion": rtype.api_version,

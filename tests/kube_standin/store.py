@@ -479,20 +479,32 @@ class Store:
         self._remove(rtype, obj)
 
     def _collect_dependents(self, uid: str, propagation: str) -> None:
-        """The garbage collector: dependents go too, or lose the reference (Orphan)."""
+        """The garbage collector: a dependent goes with its last living owner;
+        otherwise (or with Orphan) it only loses the reference."""
+        alive: set[str] | None = None
         for rtype in self.registry.all():
             for child in list(self._bucket(rtype).values()):
                 refs = child["metadata"].get("ownerReferences") or []
                 if not any(ref.get("uid") == uid for ref in refs):
                     continue
-                if propagation == "Orphan":
-                    new = clone(child)
-                    new["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != uid]
-                    if not new["metadata"]["ownerReferences"]:
-                        del new["metadata"]["ownerReferences"]
-                    self._write(rtype, child, new)
-                elif len(refs) == 1:
-                    self._remove(rtype, clone(child))
+                remaining = [r for r in refs if r.get("uid") != uid]
+                if alive is None:
+                    alive = {
+                        o["metadata"]["uid"] for b in self.objects.values() for o in b.values()
+                    }
+                if propagation != "Orphan" and not any(r.get("uid") in alive for r in remaining):
+                    if not child["metadata"].get("finalizers"):
+                        self._remove(rtype, clone(child))
+                    elif not child["metadata"].get("deletionTimestamp"):
+                        marked = clone(child)
+                        marked["metadata"]["deletionTimestamp"] = ssa.now()
+                        self._write(rtype, child, marked)
+                    continue
+                new = clone(child)
+                new["metadata"]["ownerReferences"] = remaining
+                if not remaining:
+                    del new["metadata"]["ownerReferences"]
+                self._write(rtype, child, new)
 
     def _record(self, rtype: ResourceType, kind: str, obj: Obj, old: Obj | None = None) -> None:
         self.events.append(Event(self.rv, rtype, kind, clone(obj), clone(old)))

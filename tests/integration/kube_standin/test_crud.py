@@ -386,3 +386,37 @@ def test_non_string_data_is_a_decode_error(kube: KubeStandin) -> None:
     ):
         response = requests.post(url, json=body, timeout=5)
         assert (response.status_code, response.json()["reason"]) == (400, "BadRequest")
+
+
+def test_dependent_with_two_owners_outlives_one(kube: KubeStandin) -> None:
+    core = client.CoreV1Api(kube.api_client())
+    owners = [
+        core.create_namespaced_config_map("default", configmap(name)) for name in ("one", "two")
+    ]
+    body = configmap("shared")
+    body["metadata"]["ownerReferences"] = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": o.metadata.name, "uid": o.metadata.uid}
+        for o in owners
+    ]
+    core.create_namespaced_config_map("default", body)
+    core.delete_namespaced_config_map("one", "default")
+    left = core.read_namespaced_config_map("shared", "default")
+    assert [r.name for r in left.metadata.owner_references] == ["two"]
+    core.delete_namespaced_config_map("two", "default")
+    assert [c.metadata.name for c in core.list_namespaced_config_map("default").items] == []
+
+
+def test_collected_dependent_with_finalizer_waits_for_it(kube: KubeStandin) -> None:
+    core = client.CoreV1Api(kube.api_client())
+    owner = core.create_namespaced_config_map("default", configmap("owner"))
+    body = configmap("held")
+    body["metadata"]["ownerReferences"] = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}
+    ]
+    body["metadata"]["finalizers"] = ["shop.example.com/keep"]
+    core.create_namespaced_config_map("default", body)
+    core.delete_namespaced_config_map("owner", "default")
+    held = core.read_namespaced_config_map("held", "default")
+    assert held.metadata.deletion_timestamp is not None
+    core.patch_namespaced_config_map("held", "default", {"metadata": {"finalizers": None}})
+    assert [c.metadata.name for c in core.list_namespaced_config_map("default").items] == []

@@ -97,6 +97,10 @@ def test_crd_adds_its_resources_once_established(kube: KubeStandin) -> None:
     )
     assert widget.metadata.generation == 1
     assert widget.spec.size == 3
+    listed = client.CustomObjectsApi(api).list_namespaced_custom_object(
+        "shop.example.com", "v1", "default", "widgets"
+    )
+    assert (listed["kind"], listed["items"][0]["kind"]) == ("WidgetList", "Widget")
     group = client.ApisApi(api).get_api_versions().groups
     assert "shop.example.com" in {g.name for g in group}
 
