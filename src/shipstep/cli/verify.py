@@ -48,14 +48,14 @@ from shipstep.steps.verify.wait import WaitOptions
     "--workload",
     "workloads",
     multiple=True,
-    metavar="[deployment/]NAME",
-    help="A Deployment to check (repeatable).",
+    metavar="[KIND/]NAME",
+    help="A workload to check: NAME (a Deployment), deployment/NAME, statefulset/NAME or daemonset/NAME (repeatable).",
 )
 @click.option(
     "--selector",
     "-l",
     metavar="LABELS",
-    help="Check the Deployments matching this label selector instead.",
+    help="Check the Deployments, StatefulSets and DaemonSets matching this label selector instead.",
 )
 @click.option(
     "--kubeconfig",

@@ -119,7 +119,6 @@ class Cluster:
             "timeout_seconds": max(int(timeout), 1),
             "_request_timeout": timeout + 5,
             "allow_watch_bookmarks": True,
-            "deserialize": False,  # plain dicts; no model objects
         }
         if label_selector:
             kwargs["label_selector"] = label_selector
@@ -131,10 +130,13 @@ class Cluster:
                 stopper.add(response)
             return response
 
-        call.__doc__ = method.__doc__  # Watch reads the return type from it
+        # `call` has no docstring naming a model type, so the watch hands out
+        # events as plain dicts (`raw_object`) without building model objects.
+        # (Its `deserialize=False` would do the same but breaks on ERROR
+        # events, e.g. 410 Gone: it looks for `raw_object`, which it never set.)
         with self.translated(f"watch {KINDS[kind].plural} in {namespace}"):
             for event in w.stream(call, namespace, **kwargs):
-                obj = event.get("object") or {}
+                obj = event.get("raw_object") or {}
                 obj.setdefault("kind", kind)
                 yield str(event.get("type")), obj
 
@@ -181,7 +183,8 @@ def _api_error(error: Any, action: str, where: str) -> ClusterError:
     if error.status == 403:
         return ClusterError(
             f"Forbidden to {action}: {message}",
-            hint="Grant get, list and watch on deployments, replicasets, pods and "
+            hint="Grant get, list and watch on deployments, statefulsets, daemonsets, "
+            "replicasets, pods and "
             "configmaps in the namespace to the identity verify runs as.",
         )
     if error.status == 404:

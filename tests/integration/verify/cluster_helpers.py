@@ -67,3 +67,31 @@ def running(kube: KubeStandin, digest: str, count: int = 2, name: str = "web") -
 
 def cluster_for(kube: KubeStandin) -> Cluster:
     return connect(ClusterOptions(kubeconfig=Path(kube.kubeconfig)))
+
+
+def workload(kind: str, digest: str, name: str, replicas: int = 2) -> dict[str, Any]:
+    """A StatefulSet or DaemonSet running REPO at `digest`."""
+    obj = deployment(digest, name=name, replicas=replicas)
+    obj["kind"] = kind
+    if kind == "DaemonSet":
+        del obj["spec"]["replicas"]
+    else:
+        obj["spec"]["serviceName"] = name
+    return obj
+
+
+def set_workload_image(kube: KubeStandin, kind: str, digest: str, name: str) -> None:
+    apps = k8s.AppsV1Api(kube.api_client())
+    body = {
+        "spec": {
+            "template": {
+                "spec": {"containers": [{"name": "app", "image": f"{REPO}:1.4.3@{digest}"}]}
+            }
+        }
+    }
+    patch = (
+        apps.patch_namespaced_stateful_set
+        if kind == "StatefulSet"
+        else apps.patch_namespaced_daemon_set
+    )
+    patch(name, NAMESPACE, body)

@@ -26,6 +26,8 @@ from tests.integration.verify.cluster_helpers import (
     namespace,
     running,
     set_image,
+    set_workload_image,
+    workload,
 )
 from tests.kube_standin.standin import KubeStandin
 
@@ -178,3 +180,63 @@ def test_missing_kubeconfig_is_an_input_error(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="does not exist"):
         connect(ClusterOptions(kubeconfig=tmp_path / "nope"))
+
+
+def test_watch_relists_after_410_gone(kube: KubeStandin) -> None:
+    import queue
+
+    from shipstep.steps.verify.wait import _Watcher
+
+    kube.seed(namespace(NAMESPACE), deployment(OLD))
+    kube.settle()
+    with cluster_for(kube) as cluster:
+        _, stale = cluster.list_items("Deployment", NAMESPACE)
+        kube.seed(deployment(OLD, name="api"))  # history moves on...
+        kube.settle()
+        kube.store.compact()  # ...and is forgotten: `stale` is now too old
+        events: queue.Queue[tuple[str, str, object]] = queue.Queue()
+        watcher = _Watcher(cluster, "Deployment", TARGETS, stale, time.monotonic() + 20, events)
+        watcher.start()
+        try:
+            kind, event_type, items = events.get(timeout=10)
+            assert (kind, event_type) == ("Deployment", "RELIST"), repr(items)
+            assert sorted(i["metadata"]["name"] for i in items) == ["api", "web"]  # type: ignore[attr-defined]
+            set_image(kube, NEW)  # and it watches on from the new list
+            kind, event_type, _obj = events.get(timeout=10)
+            assert (kind, event_type) == ("Deployment", "MODIFIED")
+        finally:
+            watcher.stop()
+            watcher.join(timeout=5)
+        assert not watcher.is_alive()
+
+
+@pytest.mark.parametrize(("kind", "count"), [("StatefulSet", 2), ("DaemonSet", 1)])
+def test_statefulset_and_daemonset_rollouts(kube: KubeStandin, kind: str, count: int) -> None:
+    kube.seed(namespace(NAMESPACE), workload(kind, OLD, "db"))
+    kube.wait(lambda: running(kube, OLD, count=count, name="db"), what="old pods")
+    set_workload_image(kube, kind, NEW, "db")
+    targets = Targets.of(NAMESPACE, [f"{kind.lower()}/db"], None)
+    with cluster_for(kube) as cluster:
+        checks = wait_for_cluster(cluster, targets, EXPECTED, None, WaitOptions(timeout=20))
+    assert [(c.kind, c.name, c.status) for c in checks] == [
+        ("health", f"{kind.lower()}/db", Status.PASSED),
+        ("images", f"{kind.lower()}/db", Status.PASSED),
+    ], checks
+    assert (
+        checks[1].summary
+        == f"{count}/{count} pods of the current template run {NEW[:19]}; no older pods"
+    )
+
+
+def test_statefulset_whose_new_pods_never_run_fails_at_the_deadline(kube: KubeStandin) -> None:
+    kube.seed(namespace(NAMESPACE), workload("StatefulSet", OLD, "db"))
+    kube.wait(lambda: running(kube, OLD, name="db"), what="old pods")
+    kube.knobs.rollout("fail", image=NEW)
+    set_workload_image(kube, "StatefulSet", NEW, "db")
+    targets = Targets.of(NAMESPACE, ["statefulset/db"], None)
+    with cluster_for(kube) as cluster:
+        checks = wait_for_cluster(cluster, targets, EXPECTED, None, WaitOptions(timeout=2))
+    images = next(c for c in checks if c.kind == "images")
+    assert images.status is Status.FAILED
+    assert images.summary.startswith("still not satisfied after 2s: 0/2 pods run"), images
+    assert all("Pending" in d for d in images.details)

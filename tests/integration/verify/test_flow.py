@@ -12,7 +12,9 @@ import pytest
 
 from shipstep.cli import cli
 from shipstep.cli._app import run_cli
+from shipstep.errors import InputError
 from shipstep.steps.verify.agent_status import AgentStatusCheck
+from shipstep.steps.verify.expected import images_added_by
 from shipstep.steps.verify.gitrepo import ConfigRepo
 from shipstep.steps.verify.report import Status
 from tests.fixtures.git import GitServer, git
@@ -451,3 +453,45 @@ def test_refused_auto_merge_keeps_the_revert_pr(
     assert images["summary"] == "the Deployment's template is not the expected one"
     assert document["revertPullRequest"] == "https://github.example/acme/config/pull/1"
     assert any(note.startswith("Auto-merge not enabled:") for note in document["notes"])
+
+
+KUSTOMIZATION = """\
+resources: [deployment.yaml]
+images:
+  - name: web
+    newName: {repo}
+    newTag: "{tag}"
+    digest: {digest}
+  - name: sidecar
+    newName: registry.example/shop/sidecar
+    digest: sha256:{sidecar}
+"""
+
+
+def test_images_read_from_a_kustomization_bump(git_server: GitServer, tmp_path: Path) -> None:
+    sidecar = "e" * 64
+    bare = git_server.create_repo(
+        "kustomize",
+        {
+            "apps/web/kustomization.yaml": KUSTOMIZATION.format(
+                repo=REPO, tag="1.4.2", digest=OLD, sidecar=sidecar
+            )
+        },
+    )
+    work = tmp_path / "work"
+    git(tmp_path, "clone", str(bare), str(work))
+    git(work, "checkout", "-b", "bump")
+    (work / "apps/web/kustomization.yaml").write_text(
+        KUSTOMIZATION.format(repo=REPO, tag="1.4.3", digest=NEW, sidecar=sidecar)
+    )
+    git(work, "commit", "-am", "bump")
+    git(work, "checkout", "main")
+    git(work, "merge", "--no-ff", "-m", "merge", "bump")
+    git(work, "push", "origin", "main")
+    with ConfigRepo(git_server.url("kustomize")).clone() as repo:
+        merge = repo.git("rev-parse", "origin/main")
+        # Only the entry whose digest changed; the unchanged sidecar is not expected.
+        assert [str(r) for r in images_added_by(repo, merge)] == [f"{REPO}@{NEW}"]
+        first = repo.git("rev-list", "--max-parents=0", "origin/main")
+        with pytest.raises(InputError, match="adds no digest-pinned image reference"):
+            images_added_by(repo, first)

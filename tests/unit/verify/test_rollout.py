@@ -190,7 +190,9 @@ def test_workload_not_found() -> None:
 
 def test_selector_matching_nothing() -> None:
     checks = evaluate(ClusterState(), Targets.of("shop", [], "app=web"), EXPECTED, applied=True)
-    assert checks[0].summary == "no Deployment in namespace shop matches the selector"
+    assert checks[0].summary == (
+        "no Deployment, StatefulSet or DaemonSet in namespace shop matches the selector"
+    )
 
 
 def test_expected_image_unused_by_any_workload() -> None:
@@ -217,7 +219,8 @@ def test_deleted_events_remove_objects() -> None:
     [
         ([], None, "either by name or by label selector"),
         (["web"], "app=web", "either by name or by label selector"),
-        (["statefulset/db"], None, "only Deployments"),
+        (["cronjob/db"], None, "verify checks Deployments, StatefulSets and DaemonSets"),
+        (["deployment/"], None, "verify checks Deployments, StatefulSets and DaemonSets"),
     ],
 )
 def test_bad_targets(workloads: list[str], selector: str | None, message: str) -> None:
@@ -246,3 +249,45 @@ def test_old_replicaset_is_not_judged_before_the_controller_sees_the_new_templat
     images = by_kind(evaluate(s, TARGETS, EXPECTED, applied=True))["images"]
     assert images.status is Status.PENDING
     assert images.summary == "the Deployment controller has not observed generation 3 yet"
+
+
+def statefulset(digest: str, replicas: int = 2) -> dict[str, Any]:
+    obj = deployment(digest, replicas=replicas)
+    obj["kind"] = "StatefulSet"
+    obj["metadata"]["name"] = "db"
+    obj["metadata"]["uid"] = "sts-uid"
+    obj["status"] = {
+        "observedGeneration": 2,
+        "replicas": replicas,
+        "readyReplicas": replicas,
+        "currentReplicas": replicas,
+        "updatedReplicas": replicas,
+        "currentRevision": "db-2",
+        "updateRevision": "db-2",
+    }
+    return obj
+
+
+def sts_pod(name: str, digest: str) -> dict[str, Any]:
+    p = pod(name, "unused", digest)
+    p["metadata"]["ownerReferences"] = [{"kind": "StatefulSet", "name": "db", "uid": "sts-uid"}]
+    p["metadata"]["labels"] = {"controller-revision-hash": "db-" + digest[-1]}
+    p["spec"] = template(digest)["spec"]
+    return p
+
+
+def test_statefulset_pods_are_judged_by_their_own_template() -> None:
+    targets = Targets.of("shop", ["sts/db"], None)
+    s = state(statefulset(NEW), sts_pod("db-0", NEW), sts_pod("db-1", OLD))
+    images = by_kind(evaluate(s, targets, EXPECTED, applied=True))["images"]
+    assert images.name == "statefulset/db"
+    assert images.status is Status.PENDING
+    assert images.summary == f"1 pod(s) of an older revision remain; 1/2 run {NEW[:19]}"
+    assert images.details[0].startswith("pod db-1 (older revision db-b, Running)")
+    done = state(statefulset(NEW), sts_pod("db-0", NEW), sts_pod("db-1", NEW))
+    checks = by_kind(evaluate(done, targets, EXPECTED, applied=True))
+    assert checks["health"].status is Status.PASSED
+    assert checks["images"].status is Status.PASSED
+    assert checks["images"].summary == (
+        f"2/2 pods of the current template run {NEW[:19]}; no older pods"
+    )

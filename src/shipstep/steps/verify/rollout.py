@@ -1,20 +1,23 @@
 """The cluster checks on plain object dicts (pure: the waiting loop feeds
 them what it lists and watches).
 
-Per Deployment:
+Per workload (Deployment, StatefulSet, DaemonSet):
 - `health`: the kstatus verdict, by the agent's own rules
   (`shipstep.agent.health`); `ProgressDeadlineExceeded` is failed;
 - `images`: every container that runs an expected repository is pinned to
   the expected digest in the template, every running pod of the current
-  ReplicaSet reports an `imageID` with that digest (a different digest fails
-  at once), enough of them run, and no pod of an older ReplicaSet remains.
+  revision reports an `imageID` with that digest (a different digest fails
+  at once), enough of them run, and no pod of an older revision remains.
+  A Deployment's pods belong to its ReplicaSets (the current one is the
+  ReplicaSet of the current template); a StatefulSet's or DaemonSet's pods
+  are its own, current when their images are the template's.
 And for the whole run, every expected image must be used by some workload.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,12 +30,24 @@ Obj = dict[str, Any]
 REVISION = "deployment.kubernetes.io/revision"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _CONTAINER_LISTS = ("initContainers", "containers")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+_KIND_NAMES = {
+    "deployment": "Deployment",
+    "deployments": "Deployment",
+    "deploy": "Deployment",
+    "statefulset": "StatefulSet",
+    "statefulsets": "StatefulSet",
+    "sts": "StatefulSet",
+    "daemonset": "DaemonSet",
+    "daemonsets": "DaemonSet",
+    "ds": "DaemonSet",
+}
 
 
 @dataclass(frozen=True)
 class Targets:
     namespace: str
-    names: tuple[str, ...] = ()
+    workloads: tuple[tuple[str, str], ...] = ()  # (kind, name)
     selector: str | None = None
 
     @classmethod
@@ -44,28 +59,51 @@ class Targets:
                 "Name the workloads to check, either by name or by label selector.",
                 hint="Pass --workload NAME (repeatable) or --selector app=web, not both.",
             )
-        names = []
+        named = []
         for item in workloads:
-            kind, _, name = item.rpartition("/")
-            if kind and kind.lower() not in ("deployment", "deployments", "deploy"):
+            kind_text, _, name = item.rpartition("/")
+            kind = _KIND_NAMES.get(kind_text.lower() or "deployment")
+            if kind is None or not name:
                 raise InputError(
-                    f"Workload {item!r}: only Deployments are verified in this version.",
-                    hint="Name a Deployment (`NAME` or `deployment/NAME`).",
+                    f"Workload {item!r}: verify checks Deployments, StatefulSets and DaemonSets.",
+                    hint="Name one as NAME (a Deployment), deployment/NAME, statefulset/NAME "
+                    "or daemonset/NAME.",
                 )
-            names.append(name)
-        return cls(namespace, tuple(names), selector or None)
+            if (kind, name) not in named:
+                named.append((kind, name))
+        return cls(namespace, tuple(named), selector or None)
+
+    @property
+    def workload_kinds(self) -> tuple[str, ...]:
+        if self.selector:
+            return WORKLOAD_KINDS
+        return tuple(k for k in WORKLOAD_KINDS if any(kind == k for kind, _ in self.workloads))
+
+    @property
+    def watched_kinds(self) -> tuple[str, ...]:
+        """What to list and watch: the workloads, ReplicaSets for Deployments, Pods."""
+        kinds = self.workload_kinds
+        return (*kinds, *(("ReplicaSet",) if "Deployment" in kinds else ()), "Pod")
 
 
 @dataclass
 class ClusterState:
-    deployments: dict[str, Obj] = field(default_factory=dict)  # by name
-    replicasets: dict[str, Obj] = field(default_factory=dict)
-    pods: dict[str, Obj] = field(default_factory=dict)
+    objects: dict[str, dict[str, Obj]] = field(default_factory=dict)  # kind -> name -> object
 
     def bucket(self, kind: str) -> dict[str, Obj]:
-        return {"Deployment": self.deployments, "ReplicaSet": self.replicasets, "Pod": self.pods}[
-            kind
-        ]
+        return self.objects.setdefault(kind, {})
+
+    @property
+    def deployments(self) -> dict[str, Obj]:
+        return self.bucket("Deployment")
+
+    @property
+    def replicasets(self) -> dict[str, Obj]:
+        return self.bucket("ReplicaSet")
+
+    @property
+    def pods(self) -> dict[str, Obj]:
+        return self.bucket("Pod")
 
     def apply_event(self, kind: str, event_type: str, obj: Obj) -> None:
         name = str((obj.get("metadata") or {}).get("name", ""))
@@ -128,7 +166,7 @@ def _current_replicaset(deploy: Obj, owned: list[Obj]) -> Obj | None:
     return same[-1] if same else None
 
 
-def _pod_line(pod: Obj, rs_name: str) -> str:
+def _pod_line(pod: Obj, group: str) -> str:
     status = pod.get("status") or {}
     phase = status.get("phase", "Unknown")
     if _meta(pod).get("deletionTimestamp"):
@@ -137,20 +175,68 @@ def _pod_line(pod: Obj, rs_name: str) -> str:
         f"{cs.get('name')}={cs.get('imageID') or cs.get('image') or '?'}"
         for cs in status.get("containerStatuses") or []
     )
-    return f"pod {_meta(pod).get('name')} (ReplicaSet {rs_name}, {phase}): {ids or 'no container status'}"
+    return f"pod {_meta(pod).get('name')} ({group}, {phase}): {ids or 'no container status'}"
 
 
-def health_check(name: str, deploy: Obj) -> Check:
-    verdict = health(deploy)
+def _label(kind: str, name: str) -> str:
+    return f"{kind.lower()}/{name}"
+
+
+def health_check(kind: str, name: str, workload: Obj) -> Check:
+    verdict = health(workload)
     status = {CURRENT: Status.PASSED, FAILED: Status.FAILED}.get(verdict.status, Status.PENDING)
-    return Check("health", f"deployment/{name}", status, verdict.message)
+    return Check("health", _label(kind, name), status, verdict.message)
+
+
+def _pod_groups(kind: str, workload: Obj, state: ClusterState) -> tuple[dict[str, str], str] | None:
+    """Each pod of the workload -> the name of its group (ReplicaSet or
+    revision), and the current group; None while the current one is unknown."""
+    template = (workload.get("spec") or {}).get("template") or {}
+    want_images = _images(template)
+    groups: dict[str, str] = {}
+    if kind == "Deployment":
+        owned_rs = [
+            rs for rs in state.replicasets.values() if _owned_by(rs, workload, "Deployment")
+        ]
+        current = _current_replicaset(workload, owned_rs)
+        if (
+            current is None
+            or _images((current.get("spec") or {}).get("template") or {}) != want_images
+        ):
+            return None
+        for pod in state.pods.values():
+            for rs in owned_rs:
+                if _owned_by(pod, rs, "ReplicaSet"):
+                    groups[str(_meta(pod).get("name"))] = f"ReplicaSet {_meta(rs).get('name')}"
+        return groups, f"ReplicaSet {_meta(current).get('name')}"
+    for pod in state.pods.values():
+        if _owned_by(pod, workload, kind):
+            revision = (_meta(pod).get("labels") or {}).get("controller-revision-hash", "?")
+            same = _images({"spec": pod.get("spec") or {}}) == want_images
+            groups[str(_meta(pod).get("name"))] = (
+                "the current template" if same else f"older revision {revision}"
+            )
+    return groups, "the current template"
+
+
+def _wanted_count(kind: str, workload: Obj) -> int | None:
+    if kind == "DaemonSet":
+        desired = (workload.get("status") or {}).get("desiredNumberScheduled")
+        return desired if isinstance(desired, int) else None
+    replicas = (workload.get("spec") or {}).get("replicas")
+    return replicas if isinstance(replicas, int) else 1
 
 
 def image_check(
-    name: str, deploy: Obj, state: ClusterState, expected: Sequence[Reference], applied: bool
+    kind: str,
+    name: str,
+    workload: Obj,
+    state: ClusterState,
+    expected: Sequence[Reference],
+    applied: bool,
 ) -> Check:
-    label = f"deployment/{name}"
-    template = (deploy.get("spec") or {}).get("template") or {}
+    label = _label(kind, name)
+    template = (workload.get("spec") or {}).get("template") or {}
     wanted: dict[str, Reference] = {}  # container name -> expected image
     problems: list[str] = []
     for container in _containers(template.get("spec") or {}):
@@ -173,38 +259,31 @@ def image_check(
             "images",
             label,
             status,
-            "the Deployment's template is not the expected one",
+            f"the {kind}'s template is not the expected one",
             tuple(problems),
         )
-    generation = _meta(deploy).get("generation")
-    observed = (deploy.get("status") or {}).get("observedGeneration")
+    generation = _meta(workload).get("generation")
+    observed = (workload.get("status") or {}).get("observedGeneration")
     if isinstance(generation, int) and (not isinstance(observed, int) or observed < generation):
-        # Until the controller has seen this template, its ReplicaSets and
-        # revision annotation describe the previous one.
+        # Until the controller has seen this template, its ReplicaSets,
+        # revisions and counts describe the previous one.
         return Check(
             "images",
             label,
             Status.PENDING,
-            f"the Deployment controller has not observed generation {generation} yet",
+            f"the {kind} controller has not observed generation {generation} yet",
         )
-    owned_rs = [rs for rs in state.replicasets.values() if _owned_by(rs, deploy, "Deployment")]
-    current = _current_replicaset(deploy, owned_rs)
-    want_images = _images(template)
-    if current is None or _images((current.get("spec") or {}).get("template") or {}) != want_images:
+    grouped = _pod_groups(kind, workload, state)
+    if grouped is None:
         return Check("images", label, Status.PENDING, "no ReplicaSet for the current template yet")
-    current_name = str(_meta(current).get("name"))
-    rs_of: dict[str, str] = {}
-    for pod in state.pods.values():
-        for rs in owned_rs:
-            if _owned_by(pod, rs, "ReplicaSet"):
-                rs_of[str(_meta(pod).get("name"))] = str(_meta(rs).get("name"))
+    group_of, current_group = grouped
     old, good, waiting, wrong, lines = [], 0, 0, [], []
-    for pod_name in sorted(rs_of):
+    for pod_name in sorted(group_of):
         pod = state.pods[pod_name]
-        line = _pod_line(pod, rs_of[pod_name])
+        line = _pod_line(pod, group_of[pod_name])
         lines.append(line)
         phase = (pod.get("status") or {}).get("phase")
-        if rs_of[pod_name] != current_name:
+        if group_of[pod_name] != current_group:
             if phase not in ("Succeeded", "Failed"):
                 old.append(line)
             continue
@@ -236,8 +315,13 @@ def image_check(
                 )
         if ok:
             good += 1
-    replicas = (deploy.get("spec") or {}).get("replicas")
-    want_count = replicas if isinstance(replicas, int) else 1
+    wanted_count = _wanted_count(kind, workload)
+    if wanted_count is None:
+        return Check(
+            "images", label, Status.PENDING, f"the {kind} reports no desired pod count yet"
+        )
+    want_count = wanted_count
+    older = "an older ReplicaSet" if kind == "Deployment" else "an older revision"
     digests = ", ".join(sorted({_short(w.digest) for w in wanted.values()}))
     if wrong:
         return Check(
@@ -252,7 +336,7 @@ def image_check(
             "images",
             label,
             Status.PENDING,
-            f"{len(old)} pod(s) of an older ReplicaSet remain; {good}/{want_count} run {digests}",
+            f"{len(old)} pod(s) of {older} remain; {good}/{want_count} run {digests}",
             tuple(old + [ln for ln in lines if ln not in old]),
         )
     if good < want_count:
@@ -267,7 +351,7 @@ def image_check(
         "images",
         label,
         Status.PASSED,
-        f"{good}/{want_count} pods of ReplicaSet {current_name} run {digests}; no older pods",
+        f"{good}/{want_count} pods of {current_group} run {digests}; no older pods",
         tuple(lines),
     )
 
@@ -279,32 +363,37 @@ def evaluate(
     the expected revision applied, so a missing workload or a template that
     differs is a failure, not something to wait for."""
     checks: list[Check] = []
-    names: Iterable[str] = targets.names or sorted(state.deployments)
+    workloads = list(targets.workloads) or [
+        (kind, name) for kind in targets.workload_kinds for name in sorted(state.bucket(kind))
+    ]
     used: set[Reference] = set()
-    if targets.selector and not state.deployments:
+    if targets.selector and not workloads:
         checks.append(
             Check(
                 "workload",
                 f"selector {targets.selector}",
                 Status.FAILED if applied else Status.PENDING,
-                f"no Deployment in namespace {targets.namespace} matches the selector",
+                f"no Deployment, StatefulSet or DaemonSet in namespace {targets.namespace} "
+                "matches the selector",
             )
         )
-    for name in names:
-        deploy = state.deployments.get(name)
-        if deploy is None:
+    found_any = False
+    for kind, name in workloads:
+        workload = state.bucket(kind).get(name)
+        if workload is None:
             checks.append(
                 Check(
                     "workload",
-                    f"deployment/{name}",
+                    _label(kind, name),
                     Status.FAILED if applied else Status.PENDING,
-                    f"Deployment {name} not found in namespace {targets.namespace}",
+                    f"{kind} {name} not found in namespace {targets.namespace}",
                 )
             )
             continue
-        checks.append(health_check(name, deploy))
-        checks.append(image_check(name, deploy, state, expected, applied))
-        template = (deploy.get("spec") or {}).get("template") or {}
+        found_any = True
+        checks.append(health_check(kind, name, workload))
+        checks.append(image_check(kind, name, workload, state, expected, applied))
+        template = (workload.get("spec") or {}).get("template") or {}
         for image in _images(template):
             want = _matching(image, expected)
             if want is not None:
@@ -315,7 +404,7 @@ def evaluate(
                 Check(
                     "images",
                     str(want),
-                    Status.FAILED if applied and state.deployments else Status.PENDING,
+                    Status.FAILED if applied and found_any else Status.PENDING,
                     "no target workload uses this repository",
                 )
             )

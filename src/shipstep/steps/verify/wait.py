@@ -1,7 +1,8 @@
 """Wait for the cluster checks with a deadline, by watching.
 
 One `list` per kind gives the starting state and a resourceVersion; then one
-watch per kind (Deployments, ReplicaSets, Pods) feeds a queue, and the
+watch per kind (the workload kinds targeted, ReplicaSets for Deployments,
+Pods) feeds a queue, and the
 checks are evaluated again after every batch of events: a rollout that fails
 is seen within one watch event. The agent's status ConfigMap is read every
 poll interval until it reports the merge commit. With `watch=False` (for API
@@ -23,9 +24,7 @@ from shipstep.oci.reference import Reference
 from shipstep.progress import NullReporter, Reporter
 from shipstep.steps.verify.agent_status import AgentStatusCheck
 from shipstep.steps.verify.report import Check, Status
-from shipstep.steps.verify.rollout import ClusterState, Targets, evaluate
-
-WATCHED = ("Deployment", "ReplicaSet", "Pod")
+from shipstep.steps.verify.rollout import WORKLOAD_KINDS, ClusterState, Targets, evaluate
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ class _Watcher(threading.Thread):
         self.stopper = WatchStopper()
 
     def _selector(self) -> str | None:
-        return self.targets.selector if self.kind == "Deployment" else None
+        return self.targets.selector if self.kind in WORKLOAD_KINDS else None
 
     def run(self) -> None:
         try:
@@ -99,8 +98,8 @@ class _Watcher(threading.Thread):
 
 def _list_all(cluster: Cluster, targets: Targets, state: ClusterState) -> dict[str, str]:
     versions = {}
-    for kind in WATCHED:
-        selector = targets.selector if kind == "Deployment" else None
+    for kind in targets.watched_kinds:
+        selector = targets.selector if kind in WORKLOAD_KINDS else None
         items, versions[kind] = cluster.list_items(kind, targets.namespace, selector)
         bucket = state.bucket(kind)
         bucket.clear()
@@ -135,7 +134,8 @@ def wait_for_cluster(
     watchers: list[_Watcher] = []
     if options.watch:
         watchers = [
-            _Watcher(cluster, kind, targets, versions[kind], deadline, events) for kind in WATCHED
+            _Watcher(cluster, kind, targets, versions[kind], deadline, events)
+            for kind in targets.watched_kinds
         ]
         for watcher in watchers:
             watcher.start()
