@@ -8,18 +8,69 @@ flag, missing or invalid input, bad configuration; nothing was done);
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Mapping, Sequence
 
 import click
 
 from shipstep import __version__
-from shipstep.cli import agent, build, bump, keygen, publish, run, sign, verify, verify_signature
 from shipstep.cli._app import ShipstepGroup, run_cli, state_of
+
+# Command name -> (module under shipstep.cli, one-line description). Modules
+# are imported only when their command runs: `shipstep build` need not load
+# kubernetes, sigstore and boto3.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "build": (
+        "build",
+        "Build a container image with the Docker engine and run its tests inside it.",
+    ),
+    "publish": (
+        "publish",
+        "Push an image to Amazon ECR or any OCI registry, or copy one between registries.",
+    ),
+    "sign": ("sign", "Sign an image digest: cosign key file, AWS KMS, or keyless Sigstore."),
+    "verify-signature": (
+        "verify_signature",
+        "Verify an image's signatures against keys, identities or a policy.",
+    ),
+    "keygen": ("keygen", "Write a cosign-compatible encrypted key pair."),
+    "bump": (
+        "bump",
+        "Update an image reference in a GitOps config repository and open a pull request.",
+    ),
+    "agent": ("agent", "Run the in-cluster pull agent: verify, apply, prune, correct drift."),
+    "verify": (
+        "verify",
+        "Prove the cluster runs exactly the signed digest; open a revert PR if not.",
+    ),
+    "run": ("run", "Run build, test, publish, sign and bump in one go from shipstep.yaml."),
+}
+
+
+class LazyGroup(ShipstepGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module = importlib.import_module(f"shipstep.cli.{COMMANDS[cmd_name][0]}")
+            self.add_command(module.command, cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]
+        rows += [
+            (name, command.get_short_help_str(formatter.width))
+            for name, command in sorted(self.commands.items())
+            if name not in COMMANDS and not command.hidden
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(
-    cls=ShipstepGroup,
+    cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, "--version", prog_name="shipstep")
@@ -39,10 +90,6 @@ def cli(ctx: click.Context, output: str) -> None:
     the merged state and `verify` proves it runs the signed digest.
     """
     state_of(ctx).output = output
-
-
-for _module in (build, publish, sign, verify_signature, keygen, bump, agent, verify, run):
-    cli.add_command(_module.command)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> None:

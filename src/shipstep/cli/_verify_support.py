@@ -8,9 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shipstep.cli._signing import registry_client
-from shipstep.cli.bump import _forge
 from shipstep.errors import ShipstepError
-from shipstep.gitops.git import Identity
+from shipstep.forges.factory import make_forge
 from shipstep.progress import Reporter
 from shipstep.signing.oci_source import OciSignatureSource
 from shipstep.signing.policy import Policy, Verifier
@@ -43,14 +42,14 @@ def revert_hook(
     reporter: Reporter,
 ) -> Callable[[VerifyReport, ConfigRepo | None], None]:
     """Opens the revert PR when the report failed conclusively."""
-    made = _forge(
+    made = make_forge(
         forge,
         config_repo,
         forge_repository,
         token,
         api_url,
         region,
-        Identity("shipstep", "shipstep@users.noreply.github.com"),
+        ("shipstep", "shipstep@users.noreply.github.com"),
     )
 
     def hook(report: VerifyReport, repo: ConfigRepo | None) -> None:

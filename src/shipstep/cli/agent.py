@@ -64,9 +64,7 @@ def _listen(value: str) -> tuple[str, int]:
         ) from None
 
 
-@cli_command(
-    "agent", short_help="Run the in-cluster pull agent: verify, apply, prune, correct drift."
-)
+@cli_command("agent")
 @_opt(
     "--repo-url",
     env="REPO_URL",

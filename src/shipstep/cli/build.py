@@ -21,7 +21,6 @@ DEFAULT_TEST_TIMEOUT = 1800.0
 
 @cli_command(
     "build",
-    short_help="Build a container image with the Docker engine and run its tests inside it.",
 )
 @click.option("--context", default=".", show_default=True, help="The build context directory.")
 @click.option(

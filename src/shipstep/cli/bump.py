@@ -2,67 +2,20 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import click
 
 from shipstep.cli._app import cli_command, emit, state_of
-from shipstep.errors import InputError
-from shipstep.forges.interface import Forge
+from shipstep.forges.factory import make_forge
 from shipstep.gitops.finders import SearchOptions, Target, ValuesKeys
 from shipstep.gitops.git import Identity, Signing
 from shipstep.gitops.message import DEFAULT_BODY, DEFAULT_TITLE
 from shipstep.steps.bump import DEFAULT_BRANCH, DEFAULT_SUPERSEDE_COMMENT, BumpInputs, bump
 
 
-def _forge(
-    kind: str,
-    repo: str,
-    forge_repository: str | None,
-    token: str | None,
-    api_url: str | None,
-    region: str | None,
-    author: Identity,
-) -> Forge:
-    if kind == "auto":
-        if "github.com" in repo or (forge_repository and api_url):
-            kind = "github"
-        elif "codecommit" in repo:
-            kind = "codecommit"
-        elif Path(repo).exists():
-            kind = "local"
-        else:
-            raise InputError(
-                f"Cannot tell which forge hosts {repo!r}.",
-                hint="Pass --forge github, codecommit or local.",
-            )
-    if kind == "github":
-        from shipstep.forges.github import DEFAULT_API, GitHubForge, repository_from_url
-
-        name = forge_repository or repository_from_url(repo)
-        if not name:
-            raise InputError(
-                "The GitHub repository (OWNER/NAME) of the config repository is unknown.",
-                hint="Pass --forge-repository OWNER/NAME.",
-            )
-        return GitHubForge(
-            name, token or "", api_url=api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API
-        )
-    if kind == "codecommit":
-        from shipstep.forges.codecommit import CodeCommitForge
-
-        name = forge_repository or repo.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
-        return CodeCommitForge(name, region=region, author=(author.name, author.email))
-    from shipstep.forges.local import LocalForge
-
-    return LocalForge(Path(repo))
-
-
 @cli_command(
     "bump",
-    short_help="Update an image reference in a GitOps config repository and open a pull request.",
 )
 @click.option(
     "--repo",
@@ -271,13 +224,13 @@ def command(ctx: click.Context, /, **options: Any) -> None:
     token = o["token"] or None
     if token:
         state.reporter.mask(str(token))
-    forge = _forge(
+    forge = make_forge(
         str(o["forge"]),
         inputs.repo,
         o["forge_repository"] or None,
         token,
         o["api_url"] or None,
         o["region"] or None,
-        author,
+        (author.name, author.email),
     )
     emit(ctx, bump(inputs, forge, state.reporter))

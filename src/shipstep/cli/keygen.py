@@ -40,7 +40,7 @@ def write_new(path: Path, data: bytes, mode: int) -> None:
         handle.write(data)
 
 
-@cli_command("keygen", short_help="Write a cosign-compatible encrypted key pair.")
+@cli_command("keygen")
 @click.option(
     "--output-prefix",
     default="cosign",

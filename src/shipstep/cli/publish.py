@@ -54,7 +54,6 @@ def _lifecycle_policy(path: Path | None) -> str | None:
 
 @cli_command(
     "publish",
-    short_help="Push an image to Amazon ECR or any OCI registry, or copy one between registries.",
 )
 @click.option("--image", metavar="LOCAL_REF", help="A local image in the Docker engine to push.")
 @click.option(

@@ -16,11 +16,10 @@ import click
 
 from shipstep.cli._app import cli_command, emit, state_of
 from shipstep.cli._signing import signer_for
-from shipstep.cli.bump import _forge
 from shipstep.config import RunConfig, load_config
 from shipstep.errors import InputError
+from shipstep.forges.factory import make_forge
 from shipstep.forges.interface import Forge
-from shipstep.gitops.git import Identity
 from shipstep.progress import Reporter
 from shipstep.signing import keyless as keyless_signing
 from shipstep.steps.run import Signing, run_chain
@@ -98,13 +97,11 @@ def forge_for(config: RunConfig, token: str | None, reporter: Reporter) -> Forge
             hint="Set GITHUB_TOKEN (or pass --token) with contents and pull-requests write on "
             "the config repository.",
         )
-    author = Identity("shipstep", "shipstep@users.noreply.github.com")
-    return _forge(repo.forge, repo.url, repo.repository, token, None, region, author)
+    author = ("shipstep", "shipstep@users.noreply.github.com")
+    return make_forge(repo.forge, repo.url, repo.repository, token, None, region, author)
 
 
-@cli_command(
-    "run", short_help="Run build, test, publish, sign and bump in one go from shipstep.yaml."
-)
+@cli_command("run")
 @click.option(
     "-c",
     "--config",

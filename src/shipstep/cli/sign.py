@@ -22,9 +22,7 @@ def parse_annotations(values: tuple[str, ...]) -> dict[str, str]:
     return annotations
 
 
-@cli_command(
-    "sign", short_help="Sign an image digest: cosign key file, AWS KMS, or keyless Sigstore."
-)
+@cli_command("sign")
 @click.option(
     "--image", required=True, help="The image: REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:DIGEST."
 )

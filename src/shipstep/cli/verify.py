@@ -19,7 +19,6 @@ from shipstep.steps.verify.wait import WaitOptions
 
 @cli_command(
     "verify",
-    short_help="Prove the cluster runs exactly the signed digest; open a revert PR if not.",
 )
 @click.option(
     "--image",

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 @cli_command(
     "verify-signature",
-    short_help="Verify an image's signatures against keys, identities or a policy.",
 )
 @click.option(
     "--image", required=True, help="The image: REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:DIGEST."

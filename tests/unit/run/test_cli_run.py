@@ -26,7 +26,7 @@ def run(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str, s
 
 
 def test_every_setting_has_its_flag_on_shipstep_run() -> None:
-    command = cli.commands["run"]
+    command = cli.get_command(click.Context(cli), "run")
     flags = {opt: p.name for p in command.params if isinstance(p, click.Option) for opt in p.opts}
     for setting in SETTINGS:
         assert setting.flag in flags, setting

@@ -192,7 +192,7 @@ def test_buildspec_flags_exist_on_their_commands() -> None:
     for words in shipstep_commands(buildspec()):
         if words[0].startswith("-"):
             continue
-        command = cli.commands[words[0]]
+        command = cli.get_command(click.Context(cli), words[0])
         known = {
             opt for param in command.params if isinstance(param, click.Option) for opt in param.opts
         }
