@@ -14,7 +14,18 @@ from collections.abc import Mapping, Sequence
 import click
 
 from shipstep import __version__
-from shipstep.cli import agent, build, bump, keygen, publish, run, sign, verify, verify_signature
+from shipstep.cli import (
+    agent,
+    build,
+    bump,
+    keygen,
+    local_merge,
+    publish,
+    run,
+    sign,
+    verify,
+    verify_signature,
+)
 from shipstep.cli._app import ShipstepGroup, run_cli, state_of
 
 
@@ -43,6 +54,7 @@ def cli(ctx: click.Context, output: str) -> None:
 
 for _module in (build, publish, sign, verify_signature, keygen, bump, agent, verify, run):
     cli.add_command(_module.command)
+cli.add_command(local_merge.command)  # hidden: a helper of the local forge, not a pipeline step
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> None:
