@@ -17,7 +17,7 @@ from shipstep.agent.inventory import Entry, Inventory
 from shipstep.agent.kube import CONFIG_MAP, Cluster, KubeError
 from shipstep.agent.objects import Manifest, Obj, ObjectId, slim
 from shipstep.agent.plan import CREATE, DRIFT, Plan, make_plan, prepare
-from shipstep.agent.policy import Gate
+from shipstep.agent.policy import Gate, Verdict
 from shipstep.agent.prune import PrunePlan, plan_prune
 from shipstep.agent.render import RenderError, render
 from shipstep.agent.validate import Discovery, Problem, ResourceInfo, validate
@@ -46,6 +46,7 @@ class Desired:
     revision: str
     objects: list[tuple[Manifest, ResourceInfo]]
     prepared: dict[ObjectId, Obj]
+    verdicts: dict[str, Verdict] = field(default_factory=dict)  # image -> policy verdict
 
     @property
     def images(self) -> list[str]:
@@ -131,7 +132,10 @@ class Engine:
             for m, info in validated.objects
         ]
         prepared = {m.id: m.obj for m, _ in objects}
-        return Desired(revision, objects, prepared)
+        desired = Desired(revision, objects, prepared)
+        # Every image passed the gate just now, so these are its cached verdicts.
+        desired.verdicts = {image: self.gate.verdict(image) for image in desired.images}
+        return desired
 
     # -- cluster state ---------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import urllib3
+import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
@@ -55,6 +56,13 @@ def load_client(kubeconfig: Path | None, context: str | None, pool_size: int = 8
         raise ShipstepError(
             f"Cannot load Kubernetes credentials: {error}",
             hint="Pass --kubeconfig, or run in a Pod with a ServiceAccount token mounted.",
+        ) from None
+    except (yaml.YAMLError, TypeError, ValueError, KeyError, AttributeError) as error:
+        # The client reads the file without checking its shape first.
+        raise ShipstepError(
+            f"Cannot load Kubernetes credentials: {kubeconfig} is not a valid kubeconfig "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})",
+            hint="Check it with `kubectl config view --kubeconfig FILE`, or pass another --kubeconfig.",
         ) from None
     configuration.connection_pool_maxsize = pool_size
     return k8s_client.ApiClient(configuration=configuration)

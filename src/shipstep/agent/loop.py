@@ -19,6 +19,7 @@ from shipstep.agent.health import health
 from shipstep.agent.leader import LeaderElector
 from shipstep.agent.metrics import Metrics
 from shipstep.agent.objects import ObjectId
+from shipstep.agent.policy import Verdict
 from shipstep.agent.source import GitSource, SourceError
 from shipstep.agent.status import APPLIED, FAILED, REFUSED, StatusWriter
 from shipstep.errors import ShipstepError
@@ -44,6 +45,7 @@ class Outcome:
     refused_head: str | None = (
         None  # the head commit, when it is refused (`revision` stays applied)
     )
+    verdicts: dict[str, Verdict] = field(default_factory=dict)  # dry runs: image -> verdict
 
 
 class Agent:
@@ -177,7 +179,7 @@ class Agent:
         report = self.engine.sync(target, dry_run=dry_run)
         self.ready = True
         if dry_run:
-            return Outcome(target.revision, "dry-run", report=report)
+            return Outcome(target.revision, "dry-run", report=report, verdicts=target.verdicts)
         outcome = self._record(target, candidate is not None, report)
         if self.refused is not None and self.refused == head:
             outcome.refused_head = head

@@ -13,6 +13,8 @@ from shipstep.result import OutputValue
 @dataclass
 class AgentResult:
     outcome: Outcome
+    # Set for a dry run without a cluster: the note saying what was not compared.
+    no_cluster_note: str | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -21,13 +23,37 @@ class AgentResult:
 
     def outputs(self) -> Mapping[str, OutputValue]:
         counts = self.outcome.report.counts() if self.outcome.report else {}
+        reason = self.outcome.reason
+        if self.no_cluster_note:
+            reason = "\n".join(x for x in (reason, self.no_cluster_note) if x)
         return {
             "revision": self.outcome.revision,
             "refused-revision": self.outcome.refused_head,
             "result": self.outcome.result,
-            "reason": self.outcome.reason,
+            "reason": reason,
             **{k: v for k, v in counts.items()},
         }
+
+    def _dry_run_lines(self) -> list[str]:
+        """Rendered objects, image verdicts, then the plan."""
+        report = self.outcome.report
+        if report is None:
+            return []
+        items = report.plan.items
+        lines = [f"objects ({len(items)} rendered):"]
+        lines += [f"  {item.id}  ({item.manifest.source})" for item in items]
+        verdicts = self.outcome.verdicts
+        lines.append(f"images ({len(verdicts)}):" if verdicts else "images: none")
+        lines += [
+            f"  {'verified' if v.ok else 'refused'}  {image}: {v.reason}"
+            for image, v in sorted(verdicts.items())
+        ]
+        lines.append("plan:")
+        if self.no_cluster_note:
+            lines += [f"  would apply {item.id}" for item in items]
+        else:
+            lines += self._plan_lines()
+        return lines
 
     def _plan_lines(self) -> list[str]:
         report = self.outcome.report
@@ -48,11 +74,16 @@ class AgentResult:
     def text(self) -> str:
         o = self.outcome
         head = f"revision {o.revision or '-'}: {o.result}"
+        note = [f"note: {self.no_cluster_note}"] if self.no_cluster_note else []
         if o.result == "dry-run":
             return "\n".join(
-                [f"revision {o.revision}: plan (dry run, nothing written)", *self._plan_lines()]
+                [
+                    f"revision {o.revision}: plan (dry run, nothing written)",
+                    *note,
+                    *self._dry_run_lines(),
+                ]
             )
-        lines = [head]
+        lines = [head, *note]
         if o.report is not None:
             counts = o.report.counts()
             lines.append("  " + ", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -63,6 +94,8 @@ class AgentResult:
     def summary_markdown(self) -> str:
         o = self.outcome
         body = f"### shipstep agent\n\nRevision `{o.revision or '-'}`: **{o.result}**\n"
+        if self.no_cluster_note:
+            body += f"\n{self.no_cluster_note}\n"
         if o.reason:
             body += "\n```\n" + "\n".join(o.reason.splitlines()[:60]) + "\n```\n"
         return body

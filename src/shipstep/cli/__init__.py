@@ -46,15 +46,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "run": ("run", "Run build, test, publish, sign and bump in one go from shipstep.yaml."),
 }
+# Commands left out of --help: helpers for the local demo (docs/run.md).
+HIDDEN_COMMANDS: dict[str, str] = {"local-merge": "local_merge"}
 
 
 class LazyGroup(ShipstepGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*COMMANDS, *self.commands})
+        return sorted({*COMMANDS, *HIDDEN_COMMANDS, *self.commands})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands and cmd_name in COMMANDS:
-            module = importlib.import_module(f"shipstep.cli.{COMMANDS[cmd_name][0]}")
+        if cmd_name not in self.commands:
+            if cmd_name in COMMANDS:
+                module_name = COMMANDS[cmd_name][0]
+            elif cmd_name in HIDDEN_COMMANDS:
+                module_name = HIDDEN_COMMANDS[cmd_name]
+            else:
+                return None
+            module = importlib.import_module(f"shipstep.cli.{module_name}")
             self.add_command(module.command, cmd_name)
         return self.commands.get(cmd_name)
 

@@ -4,7 +4,8 @@ Every flag also reads an environment variable (`SHIPSTEP_<FLAG>`, listed in
 `--help`), so the Deployment configures the agent from a ConfigMap with
 `envFrom`. `--once` reconciles once and exits (0 applied/unchanged, 1 failed
 or refused); `--dry-run` renders, validates, verifies and prints the plan
-without writing anything.
+without writing anything. A dry run given no kubeconfig or context outside a
+Pod plans without a cluster (`shipstep.agent.offline`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from shipstep.agent.leader import LeaderElector
 from shipstep.agent.logs import configure
 from shipstep.agent.loop import Agent
 from shipstep.agent.metrics import Metrics
+from shipstep.agent.offline import NOTE as NO_CLUSTER_NOTE
+from shipstep.agent.offline import NoCluster, cluster_requested
 from shipstep.agent.policy import AllowAll, Gate, Verifier
 from shipstep.agent.result import AgentResult
 from shipstep.agent.server import make_server, serve_in_background
@@ -175,7 +178,7 @@ def _listen(value: str) -> tuple[str, int]:
     "--kubeconfig",
     env="KUBECONFIG",
     type=_FILE,
-    help="Kubeconfig file (default: in-cluster credentials).",
+    help="Kubeconfig file (default: in-cluster credentials; a --dry-run with neither plans without a cluster).",
 )
 @_opt("--context", env="CONTEXT", help="Kubeconfig context.")
 @_opt(
@@ -259,12 +262,18 @@ def command(ctx: click.Context, /, **o: Any) -> None:
         ),
     )
     gate = Gate(make_verifier(config.policy_file, o["verify_signatures"]))
-    cluster = Cluster(load_client(o["kubeconfig"], o["context"], config.apply_concurrency + 2))
+    no_cluster = o["dry_run"] and not cluster_requested(o["kubeconfig"], o["context"])
+    cluster = (
+        NoCluster()
+        if no_cluster
+        else Cluster(load_client(o["kubeconfig"], o["context"], config.apply_concurrency + 2))
+    )
     engine = Engine(cluster, config, gate)
     metrics = Metrics()
     agent = Agent(config, engine, GitSource(config), StatusWriter(cluster, config), metrics)
     if o["once"] or o["dry_run"]:
-        emit(ctx, AgentResult(agent.reconcile(dry_run=o["dry_run"])))
+        outcome = agent.reconcile(dry_run=o["dry_run"])
+        emit(ctx, AgentResult(outcome, no_cluster_note=NO_CLUSTER_NOTE if no_cluster else None))
         return
     if o["leader_elect"]:
         agent.elector = LeaderElector(cluster, config.namespace, config.lease_name)

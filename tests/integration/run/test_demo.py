@@ -112,3 +112,56 @@ def test_demo_ends_at_a_pull_request_and_the_agent_applies_the_merge(
     ]
     assert again["pr-url"] == ""
     assert "already merged" not in second.stdout  # nothing new to merge
+
+
+def test_demo_without_a_cluster_ends_at_the_agents_plan(
+    checkout: Path, registry: str, tmp_path: Path
+) -> None:
+    """The README's first command on a laptop: no KUBECONFIG, not in a Pod."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "COSIGN_PASSWORD")
+        and not k.startswith("SHIPSTEP_")
+    }
+    env.update(HOME=str(home), SHIPSTEP_PYTHON=sys.executable, SHIPSTEP_DEMO_REGISTRY=registry)
+
+    first = demo(checkout, env)
+
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    state = checkout / "examples" / "hello-app" / ".shipstep"
+    outputs = json.loads((state / "run.json").read_text())
+    bare = state / "config-repo.git"
+    record = json.loads((bare / "shipstep-pulls" / "1.json").read_text())
+    merge = git(bare, "rev-parse", "main")
+    assert record["state"] == "merged" and record["merge_commit"] == merge
+    assert git(bare, "log", "-1", "--format=%s", merge) == (
+        "Merge pull request #1 from shipstep/bump/hello-app-local"
+    )
+    assert f"merged, main is now {merge}" in first.stdout
+    revision = git(checkout, "rev-parse", "HEAD").strip()
+    image = f"{registry}/hello-app:{revision[:12]}@{outputs['digest']}"
+    tail = first.stdout[first.stdout.index("== demo: shipstep agent --once --dry-run") :]
+    lines = tail.splitlines()
+    assert lines[1] == f"revision {merge}: plan (dry run, nothing written)"
+    assert lines[2].startswith("note: no cluster to compare with")
+    assert "  Deployment.apps hello/hello-app  (clusters/local (kustomize):24)" in lines
+    assert f"  verified  {image}: rule demo: signed by cosign.pub" in lines
+    assert lines[-4:] == [
+        "plan:",
+        "  would apply Namespace hello",
+        "  would apply Service hello/hello-app",
+        "  would apply Deployment.apps hello/hello-app",
+    ]
+    assert "Cannot load Kubernetes credentials" not in first.stderr
+
+    second = demo(checkout, env)
+
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert json.loads((state / "run.json").read_text())["bump-operation"] == "unchanged"
+    assert git(bare, "rev-parse", "main") == merge
+    assert "no pull request to merge" in second.stdout
+    again = second.stdout[second.stdout.index("== demo: shipstep agent --once --dry-run") :]
+    assert again.splitlines()[1:] == lines[1:]
