@@ -24,7 +24,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +43,9 @@ from shipstep.agent.status import StatusWriter
 from shipstep.agent.verifier import PolicyVerifier
 from shipstep.cli import cli
 from shipstep.cli._app import run_cli
-from shipstep.cli._verify_support import revert_hook
+from shipstep.cli._verify_support import REVERT_AUTHOR
 from shipstep.cluster.access import ClusterOptions
+from shipstep.forges.factory import make_forge
 from shipstep.oci.auth import ChainCredentials, DockerConfig
 from shipstep.oci.client import RegistryClient
 from shipstep.oci.ecr import EcrCredentials
@@ -153,20 +154,26 @@ class World:
         verifier = PolicyImageVerifier(
             Policy.load(self.policy), OciSignatureSource(self.registry_client())
         )
-        hook = None
+        forge = None
         if revert:
-            hook = revert_hook(
-                forge="github",
-                config_repo=self.config_url,
-                forge_repository=FORGE_REPO,
-                token=TOKEN,
-                api_url=self.github.url,
-                region=None,
-                options=RevertOptions(report_url="https://ci.example/runs/2"),
-                reporter=RecordingReporter(),
+            forge = make_forge(
+                "github",
+                self.config_url,
+                FORGE_REPO,
+                TOKEN,
+                self.github.url,
+                None,
+                REVERT_AUTHOR,
             )
         return run_verify(
-            inputs, verifier=verifier, reporter=RecordingReporter(), after_report=hook
+            replace(
+                inputs,
+                revert=RevertOptions(report_url="https://ci.example/runs/2") if revert else None,
+                status_context="shipstep/verify" if revert else None,
+            ),
+            verifier=verifier,
+            reporter=RecordingReporter(),
+            forge=forge,
         )
 
     def deployment_image(self) -> str:
@@ -369,6 +376,9 @@ def test_ship_apply_verify_refuse_unsigned_and_revert_a_failed_rollout(world: Wo
         world.config_bare, "show", f"{reverts[0]['head']}:apps/hello-app/deployment.yaml"
     )
     assert pinned in restored and second["digest"] not in restored
+    statuses = world.github.state.repos[FORGE_REPO].statuses[failed.merge_commit or ""]
+    assert [(s["state"], s["context"]) for s in statuses] == [("failure", "shipstep/verify")]
+    assert statuses[0]["target_url"] == failed.revert_pr_url
 
 
 def test_failing_tests_stop_the_chain_before_publish(world: World) -> None:

@@ -7,7 +7,12 @@ the documented contract (https://docs.github.com/en/rest):
 - `POST/GET /repos/{o}/{r}/issues/{n}/comments`, `POST /repos/{o}/{r}/issues/{n}/labels`,
   `POST /repos/{o}/{r}/pulls/{n}/requested_reviewers`;
 - `PUT /repos/{o}/{r}/pulls/{n}/merge` (with a `merge` callback doing a
-  real merge, e.g. `tests.fixtures.github.bare_merge`);
+  real merge, e.g. `tests.fixtures.github.bare_merge`); a merged pull request
+  has `merged`, `merged_at` and `merge_commit_sha`; an open one has a
+  `merge_commit_sha` too, as GitHub does (its test merge, not on the base);
+- `POST /repos/{o}/{r}/statuses/{sha}` and `GET /repos/{o}/{r}/commits/{ref}/statuses`
+  (`state` one of error / failure / pending / success, 422 otherwise or for a
+  commit the `commit_exists` callback does not know);
 - `POST /graphql` for `enablePullRequestAutoMerge`;
 - errors as GitHub sends them: 401 `Bad credentials`, 403 for a token
   without write access, 404 `Not Found`, 422 `Validation Failed` with an
@@ -21,6 +26,7 @@ repository served by `git daemon`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -44,11 +50,13 @@ class RepoState:
     owner: str
     name: str
     branch_exists: Callable[[str], bool] = lambda _branch: True
+    commit_exists: Callable[[str], bool] = lambda _sha: True
     # (head, base, method, title) -> merge commit sha, or None if it conflicts
     merge: Callable[[str, str, str, str], str | None] | None = None
     allow_auto_merge: bool = True
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # newest first
     next_number: int = 1
 
 
@@ -93,6 +101,9 @@ class GitHubState:
             "requested_teams": [{"slug": t} for t in pr["teams"]],
             "auto_merge": pr["auto_merge"],
             "merged": bool(pr.get("merged", False)),
+            "merged_at": pr.get("merged_at"),
+            "merge_commit_sha": pr.get("merge_commit_sha")
+            or hashlib.sha1(f"test-merge {full} {number}".encode()).hexdigest(),
         }
 
 
@@ -237,8 +248,34 @@ class _Handler(BaseHTTPRequestHandler):
                 pr["reviewers"] = sorted({*pr["reviewers"], *users})
                 pr["teams"] = sorted({*pr["teams"], *teams})
                 self._send(201, state.pr_json(repo, pr))
+        elif (m := re.fullmatch(r"/statuses/([0-9a-fA-F]{40})", rest)) and method == "POST":
+            self._set_status(state, repo, m.group(1).lower(), body)
+        elif (m := re.fullmatch(r"/commits/([^/]+)/statuses", rest)) and method == "GET":
+            self._send(200, repo.statuses.get(m.group(1).lower(), []))
         else:
             self._error(404, "Not Found")
+
+    def _set_status(self, state: GitHubState, repo: RepoState, sha: str, body: Any) -> None:
+        if body.get("state") not in ("error", "failure", "pending", "success"):
+            self._error(
+                422,
+                "Validation Failed",
+                [{"resource": "Status", "code": "custom", "field": "state"}],
+            )
+            return
+        if not repo.commit_exists(sha):
+            self._error(422, f"No commit found for SHA: {sha}")
+            return
+        status = {
+            "id": sum(len(v) for v in repo.statuses.values()) + 1,
+            "url": f"{state.base_url}/repos/{repo.owner}/{repo.name}/statuses/{sha}",
+            "state": body["state"],
+            "description": body.get("description"),
+            "target_url": body.get("target_url"),
+            "context": body.get("context") or "default",
+        }
+        repo.statuses.setdefault(sha, []).insert(0, status)
+        self._send(201, status)
 
     def _merge(self, repo: RepoState, pr: dict[str, Any] | None, body: Any) -> None:
         if pr is None:
@@ -259,7 +296,8 @@ class _Handler(BaseHTTPRequestHandler):
         if sha is None:
             self._error(405, "Pull Request is not mergeable")
             return
-        pr["state"], pr["merged"] = "closed", True
+        pr["state"], pr["merged"], pr["merge_commit_sha"] = "closed", True, sha
+        pr["merged_at"] = "2026-12-04T12:00:00Z"
         self._send(200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"})
 
     def _list(self, state: GitHubState, repo: RepoState, query: dict[str, str]) -> None:

@@ -8,12 +8,13 @@ import click
 
 from shipstep.cli._app import cli_command, emit, state_of
 from shipstep.cli._signing import registry_options
-from shipstep.cli._verify_support import make_verifier, revert_hook
+from shipstep.cli._verify_support import REVERT_AUTHOR, make_verifier
 from shipstep.cluster.access import ClusterOptions
 from shipstep.errors import InputError
+from shipstep.forges.factory import make_forge
 from shipstep.steps.verify.revert import RevertOptions
 from shipstep.steps.verify.rollout import Targets
-from shipstep.steps.verify.run import VerifyInputs, run_verify
+from shipstep.steps.verify.run import VerifyInputs, run_verify, validate
 from shipstep.steps.verify.wait import WaitOptions
 
 
@@ -31,6 +32,13 @@ from shipstep.steps.verify.wait import WaitOptions
     "--merge-commit",
     metavar="SHA",
     help="The bump's merge commit in the config repo: the agent must report it (or a later commit containing it) applied; without --image, the images are read from its diff.",
+)
+@click.option(
+    "--pr",
+    "pull_request",
+    type=click.IntRange(min=1),
+    metavar="NUMBER",
+    help="The bump pull request, merged: its merge commit is read from the forge (instead of --merge-commit).",
 )
 @click.option(
     "--config-repo",
@@ -147,6 +155,18 @@ from shipstep.steps.verify.wait import WaitOptions
     help="When the rollout fails, open a revert PR of the merge commit on the config repo.",
 )
 @click.option(
+    "--commit-status/--no-commit-status",
+    default=None,
+    help="Set the verdict as a commit status on the config commit "
+    "(default: on when the forge is used for --pr or --revert-on-failure).",
+)
+@click.option(
+    "--status-context",
+    default="shipstep/verify",
+    show_default=True,
+    help="Context (name) of the commit status.",
+)
+@click.option(
     "--forge",
     type=click.Choice(["auto", "github", "codecommit", "local"]),
     default="auto",
@@ -177,7 +197,7 @@ from shipstep.steps.verify.wait import WaitOptions
 )
 @click.option(
     "--report-url",
-    help="Link to the failed report for the revert PR body (default: the CI run URL).",
+    help="Link to the report for the revert PR body and the commit status (default: the CI run URL).",
 )
 @registry_options
 @click.pass_context
@@ -185,6 +205,7 @@ def command(
     ctx: click.Context,
     images: tuple[str, ...],
     merge_commit: str | None,
+    pull_request: int | None,
     config_repo: str | None,
     token: str | None,
     namespace: str,
@@ -209,6 +230,8 @@ def command(
     no_watch: bool,
     report_file: Path,
     revert_on_failure: bool,
+    commit_status: bool | None,
+    status_context: str,
     forge: str,
     forge_repository: str | None,
     api_url: str | None,
@@ -232,6 +255,10 @@ def command(
     state = state_of(ctx)
     if token:
         state.reporter.mask(token)
+    report_url = report_url or state.runtime.provenance().run_url
+    uses_forge = pull_request is not None or revert_on_failure or bool(commit_status)
+    if commit_status is None:
+        commit_status = uses_forge
     inputs = VerifyInputs(
         targets=Targets.of(namespace, list(workloads), selector or None),
         cluster=ClusterOptions(
@@ -256,7 +283,22 @@ def command(
         wait=WaitOptions(timeout=timeout, poll_interval=poll_interval, watch=not no_watch),
         report_file=report_file,
         skip_signatures=skip_signatures,
+        pull_request=pull_request,
+        revert=RevertOptions(
+            base=base,
+            labels=tuple(label for label in revert_labels if label.strip()),
+            auto_merge=auto_merge,
+            report_url=report_url,
+        )
+        if revert_on_failure
+        else None,
+        status_context=(status_context.strip() or None) if commit_status else None,
+        report_url=report_url,
     )
+    if commit_status and inputs.status_context is None:
+        raise InputError("--status-context is empty.", hint="Pass a name such as shipstep/verify.")
+    # Every input problem before a forge, registry or cluster is contacted.
+    validate(inputs, has_verifier=bool(policy), has_forge=uses_forge and bool(config_repo))
     verifier = None
     if policy and not skip_signatures:
         verifier = make_verifier(
@@ -267,27 +309,16 @@ def command(
             docker_config,
             insecure_registries,
         )
-    hook = None
-    if revert_on_failure:
-        if not (merge_commit and config_repo):
-            raise InputError(
-                "--revert-on-failure needs the merge commit to revert.",
-                hint="Pass --merge-commit SHA and --config-repo URL_OR_PATH.",
-            )
-        hook = revert_hook(
-            forge=forge,
-            config_repo=config_repo,
-            forge_repository=forge_repository or None,
-            token=token or None,
-            api_url=api_url or None,
-            region=region or None,
-            options=RevertOptions(
-                base=base,
-                labels=tuple(label for label in revert_labels if label.strip()),
-                auto_merge=auto_merge,
-                report_url=report_url or state.runtime.provenance().run_url,
-            ),
-            reporter=state.reporter,
+    made = None
+    if uses_forge and config_repo:
+        made = make_forge(
+            forge,
+            config_repo,
+            forge_repository or None,
+            token or None,
+            api_url or None,
+            region or None,
+            REVERT_AUTHOR,
         )
-    report = run_verify(inputs, verifier=verifier, reporter=state.reporter, after_report=hook)
+    report = run_verify(inputs, verifier=verifier, reporter=state.reporter, forge=made)
     emit(ctx, report)

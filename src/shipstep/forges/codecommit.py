@@ -5,7 +5,8 @@ CodeCommit (CodeBuild's `git-credential-helper: yes`, or `git-remote-codecommit`
 Writing goes through the API instead of `git push`: the bump commit's files
 are put with `CreateCommit` on a branch made with `CreateBranch`, so only
 `codecommit:*` permissions are needed to write. CodeCommit has no labels,
-reviewers requests or auto-merge; those inputs are reported as unsupported.
+reviewers requests, auto-merge or commit statuses; those inputs are
+reported as unsupported.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shipstep.errors import ShipstepError
-from shipstep.forges.interface import PullRequest, Repo
+from shipstep.forges.interface import CommitStatus, PullRequest, Repo
 
 try:  # boto3 stays at this edge
     import boto3
@@ -81,6 +82,12 @@ class CodeCommitForge:
 
     def _pr(self, data: dict[str, Any]) -> PullRequest:
         target = data["pullRequestTargets"][0]
+        merge = target.get("mergeMetadata") or {}
+        merged = bool(merge.get("isMerged"))
+        # A fast-forward merge makes no commit: the source commit is the base's tip.
+        merge_commit = merge.get("mergeCommitId") or (
+            target.get("sourceCommit") if merge.get("mergeOption") == "FAST_FORWARD_MERGE" else None
+        )
         return PullRequest(
             number=int(data["pullRequestId"]),
             url=self._url(str(data["pullRequestId"])),
@@ -88,8 +95,19 @@ class CodeCommitForge:
             base=str(target["destinationReference"]).removeprefix("refs/heads/"),
             title=str(data.get("title", "")),
             body=str(data.get("description", "")),
-            state="open" if data.get("pullRequestStatus") == "OPEN" else "closed",
+            state="merged"
+            if merged
+            else "open"
+            if data.get("pullRequestStatus") == "OPEN"
+            else "closed",
+            merge_commit=str(merge_commit) if merged and merge_commit else None,
         )
+
+    def pull_request(self, number: int) -> PullRequest:
+        return self._pr(self._call("get_pull_request", pullRequestId=str(number))["pullRequest"])
+
+    def set_commit_status(self, commit: str, status: CommitStatus) -> bool:
+        return False
 
     def open_pull_requests(self, base: str) -> list[PullRequest]:
         ids: list[str] = []

@@ -11,7 +11,7 @@ from typing import Any
 import requests
 
 from shipstep.errors import InputError, ShipstepError
-from shipstep.forges.interface import GitPushMixin, PullRequest
+from shipstep.forges.interface import CommitStatus, GitPushMixin, PullRequest
 
 DEFAULT_API = "https://api.github.com"
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
@@ -147,6 +147,9 @@ class GitHubForge(GitPushMixin):
 
     @staticmethod
     def _pr(data: dict[str, Any]) -> PullRequest:
+        # `merge_commit_sha` of an unmerged pull request is GitHub's test
+        # merge, not a commit on the base: only trusted once merged.
+        merged = bool(data.get("merged") or data.get("merged_at"))
         return PullRequest(
             number=int(data["number"]),
             url=str(data["html_url"]),
@@ -154,8 +157,11 @@ class GitHubForge(GitPushMixin):
             base=str(data["base"]["ref"]),
             title=str(data.get("title") or ""),
             body=str(data.get("body") or ""),
-            state=str(data.get("state", "open")),
+            state="merged" if merged else str(data.get("state", "open")),
             draft=bool(data.get("draft", False)),
+            merge_commit=str(data["merge_commit_sha"])
+            if merged and data.get("merge_commit_sha")
+            else None,
         )
 
     # --- pull requests ------------------------------------------------------
@@ -163,6 +169,20 @@ class GitHubForge(GitPushMixin):
     def open_pull_requests(self, base: str) -> list[PullRequest]:
         pulls = self._pages(f"/repos/{self.repository}/pulls", {"state": "open", "base": base})
         return [self._pr(p) for p in pulls]
+
+    def pull_request(self, number: int) -> PullRequest:
+        return self._pr(self._request("GET", f"/repos/{self.repository}/pulls/{number}").json())
+
+    def set_commit_status(self, commit: str, status: CommitStatus) -> bool:
+        payload = {
+            "state": status.state,
+            "context": status.context,
+            "description": status.description[:140],  # GitHub's limit
+        }
+        if status.target_url:
+            payload["target_url"] = status.target_url
+        self._request("POST", f"/repos/{self.repository}/statuses/{commit}", json=payload)
+        return True
 
     def create_pull_request(
         self, *, head: str, base: str, title: str, body: str, draft: bool

@@ -1,5 +1,5 @@
-"""What the bump step needs from a code forge: pull requests, and a way to
-put a commit on a branch."""
+"""What the bump and verify steps need from a code forge: pull requests, a
+way to put a commit on a branch, and commit statuses."""
 
 from __future__ import annotations
 
@@ -30,8 +30,22 @@ class PullRequest:
     base: str
     title: str
     body: str
-    state: str = "open"
+    state: str = "open"  # open | closed | merged
     draft: bool = False
+    merge_commit: str | None = None  # the commit the merge made on `base`, once merged
+
+
+STATUS_STATES = ("success", "failure", "error", "pending")
+
+
+@dataclass(frozen=True)
+class CommitStatus:
+    """A check result shown on a commit (GitHub's commit status API)."""
+
+    state: str  # one of STATUS_STATES
+    context: str  # e.g. shipstep/verify; a later status of the same context replaces it
+    description: str
+    target_url: str | None = None
 
 
 class Forge(Protocol):
@@ -43,6 +57,12 @@ class Forge(Protocol):
 
     def open_pull_requests(self, base: str) -> list[PullRequest]:
         """Every open pull request into `base`."""
+
+    def pull_request(self, number: int) -> PullRequest:
+        """Pull request `number` in any state; `merge_commit` is set once it is merged."""
+
+    def set_commit_status(self, commit: str, status: CommitStatus) -> bool:
+        """Show `status` on `commit`. False where the forge has no commit statuses."""
 
     def create_pull_request(
         self, *, head: str, base: str, title: str, body: str, draft: bool

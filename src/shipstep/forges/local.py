@@ -1,6 +1,7 @@
 """A forge on disk: a bare git repository plus pull-request records as JSON
-files next to it (`<repo>.git/shipstep-pulls/<n>.json`), for the local main
-job and for trying shipstep without a hosted forge.
+files next to it (`<repo>.git/shipstep-pulls/<n>.json`) and commit statuses
+(`<repo>.git/shipstep-statuses/<sha>.json`, the latest per context), for the
+local main job and for trying shipstep without a hosted forge.
 
 `LocalForge.merge` plays the reviewer: it merges a pull request's branch
 into its base with a merge commit (`shipstep local-merge`, docs/run.md).
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from shipstep.errors import InputError, ShipstepError
-from shipstep.forges.interface import GitPushMixin, PullRequest
+from shipstep.forges.interface import CommitStatus, GitPushMixin, PullRequest
 
 MERGED, ALREADY_MERGED = "merged", "already-merged"
 MERGE_AUTHOR = ("shipstep local forge", "local-forge@shipstep.invalid")
@@ -64,7 +65,10 @@ class LocalForge(GitPushMixin):
             if path.exists()
             else {"comments": [], "labels": [], "reviewers": [], "auto_merge": None}
         )
-        record = {**old, **asdict(pr), **extra}
+        fields = asdict(pr)
+        if fields["merge_commit"] is None:  # a stale copy of the PR never unsets it
+            del fields["merge_commit"]
+        record = {**old, **fields, **extra}
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(record, indent=2, sort_keys=True))
         os.replace(temporary, path)
@@ -78,10 +82,40 @@ class LocalForge(GitPushMixin):
             k: record[k]
             for k in ("number", "url", "head", "base", "title", "body", "state", "draft")
         }
-        return PullRequest(**fields)
+        return PullRequest(**fields, merge_commit=record.get("merge_commit") or None)
 
     def open_pull_requests(self, base: str) -> list[PullRequest]:
         return [self._pr(r) for r in self._records() if r["state"] == "open" and r["base"] == base]
+
+    def pull_request(self, number: int) -> PullRequest:
+        if not (self.root / f"{number}.json").is_file():
+            raise InputError(
+                f"There is no pull request #{number} in {self.repository}.",
+                hint=f"The pull requests of the local forge are the files in {self.root}.",
+            )
+        return self._pr(self.record(number))
+
+    def set_commit_status(self, commit: str, status: CommitStatus) -> bool:
+        if self._git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+            raise ShipstepError(
+                f"No commit {commit} in {self.repository} to set a status on.",
+                hint="Pass a commit of the config repository.",
+            )
+        statuses = self.repository / "shipstep-statuses"
+        statuses.mkdir(exist_ok=True)
+        path = statuses / f"{commit}.json"
+        recorded = json.loads(path.read_text()) if path.exists() else {}
+        recorded[status.context] = asdict(status)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(recorded, indent=2, sort_keys=True))
+        os.replace(temporary, path)
+        return True
+
+    def commit_statuses(self, commit: str) -> dict[str, CommitStatus]:
+        """The latest status per context on `commit`."""
+        path = self.repository / "shipstep-statuses" / f"{commit}.json"
+        recorded = json.loads(path.read_text()) if path.exists() else {}
+        return {context: CommitStatus(**status) for context, status in recorded.items()}
 
     def create_pull_request(
         self, *, head: str, base: str, title: str, body: str, draft: bool
@@ -126,15 +160,9 @@ class LocalForge(GitPushMixin):
         branch the base already contains) reports `already-merged`. A
         conflict raises and leaves the repository as it was: the merge is
         computed with its objects in a quarantine directory that is removed."""
-        if not (self.root / f"{number}.json").is_file():
-            raise InputError(
-                f"There is no pull request #{number} in {self.repository}.",
-                hint=f"The pull requests of the local forge are the files in {self.root}.",
-            )
-        record = self.record(number)
-        pr = self._pr(record)
+        pr = self.pull_request(number)
         if pr.state == "merged":
-            return Merge(pr, ALREADY_MERGED, str(record.get("merge_commit") or ""))
+            return Merge(pr, ALREADY_MERGED, pr.merge_commit or "")
         if pr.state != "open":
             raise InputError(
                 f"Pull request #{number} is {pr.state}: only an open pull request can be merged.",
@@ -143,8 +171,9 @@ class LocalForge(GitPushMixin):
         base = self._branch_commit(pr.base, f"the base of pull request #{number}")
         head = self._branch_commit(pr.head, f"the branch of pull request #{number}")
         if self._git("merge-base", "--is-ancestor", head, base).returncode == 0:
-            self._save(replace(pr, state="merged"), merge_commit=base)  # merged by other means
-            return Merge(replace(pr, state="merged"), ALREADY_MERGED, base)
+            merged_pr = replace(pr, state="merged", merge_commit=base)  # merged by other means
+            self._save(merged_pr)
+            return Merge(merged_pr, ALREADY_MERGED, base)
         with self._quarantine() as objects:
             merged = self._git(
                 "merge-tree",
@@ -191,8 +220,8 @@ class LocalForge(GitPushMixin):
                 f"{pr.base} moved while pull request #{number} was being merged; nothing was merged.",
                 hint="Merge again.",
             )
-        merged_pr = replace(pr, state="merged")
-        self._save(merged_pr, merge_commit=commit)
+        merged_pr = replace(pr, state="merged", merge_commit=commit)
+        self._save(merged_pr)
         return Merge(merged_pr, MERGED, commit)
 
     def _git(

@@ -9,7 +9,7 @@ from botocore.stub import Stubber
 
 from shipstep.errors import ShipstepError
 from shipstep.forges.codecommit import CodeCommitForge
-from shipstep.forges.interface import PullRequest
+from shipstep.forges.interface import CommitStatus, PullRequest
 from tests.fixtures.git import GitServer
 
 pytestmark = pytest.mark.timeout(30)
@@ -238,3 +238,31 @@ def test_bump_flow_with_codecommit(git_server: GitServer) -> None:
     stub.assert_no_pending_responses()
     assert result.operation == "created" and result.commit == NEW
     assert result.outputs()["pr-number"] == 11
+
+
+def merged_payload(option: str, merge_commit: str | None) -> dict[str, object]:
+    payload = pr_payload("5", "shipstep/bump/app", "CLOSED")
+    target = payload["pullRequestTargets"][0]  # type: ignore[index]
+    target["mergeMetadata"] = {"isMerged": True, "mergeOption": option}
+    if merge_commit:
+        target["mergeMetadata"]["mergeCommitId"] = merge_commit
+    return payload
+
+
+def test_pull_request_merge_commit_and_no_commit_statuses() -> None:
+    c, stub = client()
+    for payload in (
+        pr_payload("5", "shipstep/bump/app"),
+        merged_payload("THREE_WAY_MERGE", NEW),
+        merged_payload("FAST_FORWARD_MERGE", None),
+        pr_payload("5", "shipstep/bump/app", "CLOSED"),
+    ):
+        stub.add_response("get_pull_request", {"pullRequest": payload}, {"pullRequestId": "5"})
+    stub.add_client_error("get_pull_request", "PullRequestDoesNotExistException", "no such PR")
+    with stub:
+        forge = CodeCommitForge("config", region="eu-west-1", client=c)
+        seen = [(pr.state, pr.merge_commit) for pr in (forge.pull_request(5) for _ in range(4))]
+        assert seen == [("open", None), ("merged", NEW), ("merged", TIP), ("closed", None)]
+        with pytest.raises(ShipstepError, match="PullRequestDoesNotExistException"):
+            forge.pull_request(5)
+        assert not forge.set_commit_status(NEW, CommitStatus("failure", "shipstep/verify", "x"))

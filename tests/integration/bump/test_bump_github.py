@@ -7,9 +7,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 
 from shipstep.errors import InputError, ShipstepError
 from shipstep.forges.github import GitHubForge
+from shipstep.forges.interface import CommitStatus
 from shipstep.gitops.finders import SearchOptions
 from shipstep.progress import RecordingReporter
 from shipstep.steps.bump import BumpInputs, bump
@@ -21,7 +23,13 @@ from tests.fixtures.config_repo import (
     SECOND_REF,
 )
 from tests.fixtures.git import GitServer, git
-from tests.fixtures.github import READ_ONLY_TOKEN, TOKEN, bare_branch_exists
+from tests.fixtures.github import (
+    READ_ONLY_TOKEN,
+    TOKEN,
+    bare_branch_exists,
+    bare_commit_exists,
+    bare_merge,
+)
 from tests.github_standin.server import GitHubStandin
 
 _names = itertools.count()
@@ -496,3 +504,57 @@ def test_standin_merges_into_the_real_repository(
     assert again.status_code == 405
     # Re-running the bump after the merge: the base holds the new reference.
     assert bump(inputs(url), forge).operation == "unchanged"
+
+
+def test_pull_request_merge_commit_only_once_merged(
+    git_server: GitServer, github_api: GitHubStandin
+) -> None:
+    name = f"merged-{id(github_api)}"
+    bare = git_server.create_repo(name, {"app.yaml": "image: a\n"})
+    git(bare, "branch", "topic", "main")
+    github_api.state.add_repo(f"org/{name}", merge=bare_merge(bare))  # type: ignore[arg-type]
+    forge = GitHubForge(f"org/{name}", TOKEN, api_url=github_api.url)
+    pr = forge.create_pull_request(head="topic", base="main", title="t", body="", draft=False)
+    opened = forge.pull_request(pr.number)
+    # GitHub reports a test-merge sha on open pull requests; it is not a base commit.
+    assert (opened.state, opened.merge_commit) == ("open", None)
+    github_api.state.repos[f"org/{name}"].pulls[pr.number]["state"] = "closed"
+    assert forge.pull_request(pr.number).state == "closed"
+    github_api.state.repos[f"org/{name}"].pulls[pr.number]["state"] = "open"
+    response = requests.put(
+        f"{github_api.url}/repos/org/{name}/pulls/{pr.number}/merge",
+        json={"merge_method": "merge"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    merged = forge.pull_request(pr.number)
+    assert (merged.state, merged.merge_commit) == ("merged", git(bare, "rev-parse", "main"))
+    with pytest.raises(ShipstepError, match="404") as caught:
+        forge.pull_request(99)
+    assert f"org/{name} exists" in (caught.value.hint or "")
+
+
+def test_commit_status(git_server: GitServer, github_api: GitHubStandin) -> None:
+    name = f"status-{id(github_api)}"
+    bare = git_server.create_repo(name, {"app.yaml": "image: a\n"})
+    github_api.state.add_repo(f"org/{name}", commit_exists=bare_commit_exists(bare))  # type: ignore[arg-type]
+    forge = GitHubForge(f"org/{name}", TOKEN, api_url=github_api.url)
+    commit = git(bare, "rev-parse", "main")
+    long = "verify failed: " + "health: deployment/web, " * 20
+    assert forge.set_commit_status(
+        commit, CommitStatus("failure", "shipstep/verify", long, "https://ci.example/1")
+    )
+    [status] = github_api.state.repos[f"org/{name}"].statuses[commit]
+    assert (status["state"], status["context"], status["target_url"]) == (
+        "failure",
+        "shipstep/verify",
+        "https://ci.example/1",
+    )
+    assert status["description"] == long[:140]
+    with pytest.raises(ShipstepError, match="No commit found for SHA") as caught:
+        forge.set_commit_status("f" * 40, CommitStatus("success", "shipstep/verify", "ok"))
+    assert caught.value.hint
+    reader = GitHubForge(f"org/{name}", READ_ONLY_TOKEN, api_url=github_api.url)
+    with pytest.raises(ShipstepError, match="403"):
+        reader.set_commit_status(commit, CommitStatus("success", "shipstep/verify", "ok"))

@@ -11,6 +11,7 @@ import pytest
 from shipstep.cli import cli
 from shipstep.cli._app import run_cli
 from shipstep.errors import InputError, ShipstepError
+from shipstep.forges.interface import CommitStatus
 from shipstep.forges.local import ALREADY_MERGED, MERGED, LocalForge
 from tests.fixtures.git import git
 
@@ -182,3 +183,35 @@ def test_cli(config: Config, capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert code == 2 and "is not a bare git repository" in err
     code, _, err = cli_run(capsys, "local-merge", "--repo", repo, "--pr", "0")
     assert code == 2 and "--pr" in err
+
+
+def test_pull_request_reports_the_merge_commit_and_keeps_it(config: Config) -> None:
+    config.branch("topic", {"apps/web.yaml": "image: app@sha256:8888\n"})
+    forge = LocalForge(config.bare)
+    number = open_pr(forge, "topic")
+    opened = forge.pull_request(number)
+    assert (opened.state, opened.merge_commit) == ("open", None)
+    merge = forge.merge(number)
+    merged = forge.pull_request(number)
+    assert (merged.state, merged.merge_commit) == ("merged", merge.commit)
+    forge.add_labels(opened, ["late"])  # a stale copy of the PR does not unset the merge
+    assert forge.pull_request(number).merge_commit == merge.commit
+    with pytest.raises(InputError, match="There is no pull request #9"):
+        forge.pull_request(9)
+
+
+def test_commit_statuses_are_recorded_per_context(config: Config) -> None:
+    forge = LocalForge(config.bare)
+    commit = config.rev("main")
+    failed = CommitStatus("failure", "shipstep/verify", "verify failed: health", "https://ci/1")
+    assert forge.set_commit_status(commit, CommitStatus("pending", "shipstep/verify", "waiting"))
+    assert forge.set_commit_status(commit, failed)
+    assert forge.set_commit_status(commit, CommitStatus("success", "lint", "ok"))
+    assert forge.commit_statuses(commit) == {
+        "shipstep/verify": failed,
+        "lint": CommitStatus("success", "lint", "ok"),
+    }
+    before = snapshot(config.bare)
+    with pytest.raises(ShipstepError, match=f"No commit {'0' * 40}"):
+        forge.set_commit_status("0" * 40, failed)
+    assert snapshot(config.bare) == before

@@ -13,12 +13,14 @@ import pytest
 from shipstep.cli import cli
 from shipstep.cli._app import run_cli
 from shipstep.errors import InputError
+from shipstep.forges.github import GitHubForge
+from shipstep.forges.local import LocalForge
 from shipstep.steps.verify.agent_status import AgentStatusCheck
 from shipstep.steps.verify.expected import images_added_by
 from shipstep.steps.verify.gitrepo import ConfigRepo
 from shipstep.steps.verify.report import Status
 from tests.fixtures.git import GitServer, git
-from tests.fixtures.github import TOKEN, bare_branch_exists
+from tests.fixtures.github import TOKEN, bare_branch_exists, bare_commit_exists
 from tests.fixtures.http_checks import PromAnswer, Prometheus, Route, WebApp, vector
 from tests.github_standin.server import GitHubStandin
 from tests.integration.verify.cluster_helpers import (
@@ -258,6 +260,12 @@ def test_cli_fails_and_opens_a_revert_pr_restoring_the_previous_image(
         'Revert "Merge pull request #7 from acme/shipstep/bump/web"'
     )
 
+    [status] = github_api.state.repos["acme/config"].statuses[c["merge"]]
+    assert (status["state"], status["context"]) == ("failure", "shipstep/verify")
+    assert status["target_url"] == outputs["revert-pr-url"]
+    assert status["description"].startswith("verify failed: health: deployment/web")
+    assert document["commitStatus"] == f"failure (shipstep/verify) on {c['merge'][:12]}"
+
     # Idempotent: a second failing run finds the open PR.
     code, out, _ = run(argv, capsys)
     assert code == 1
@@ -301,12 +309,26 @@ def test_no_revert_when_the_cluster_cannot_be_read(
     assert document["conclusive"] is False
     assert document["revertPullRequest"] is None
     assert github_api.state.repos["acme/config"].pulls == {}
+    # The verdict on the commit is "error": the rollout itself was not judged.
+    [status] = github_api.state.repos["acme/config"].statuses[c["merge"]]
+    assert (status["state"], status["context"]) == ("error", "shipstep/verify")
+    assert "cluster: access" in status["description"]
 
 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--merge-commit", "abc1234"], "--merge-commit needs the config repository"),
+        (["--merge-commit", "abc1234"], "--merge-commit and --pr need the config repository"),
+        (["--pr", "7"], "--merge-commit and --pr need the config repository"),
+        (
+            ["--pr", "7", "--merge-commit", "abc1234", "--config-repo", "/nonexistent"],
+            "Both --merge-commit and --pr name the config commit",
+        ),
+        (
+            ["--image", f"{REPO}@{NEW}", "--commit-status"],
+            "--commit-status needs the config commit",
+        ),
+        (["--image", f"{REPO}@{NEW}", "--pr", "0"], "Invalid value for '--pr'"),
         (["--image", f"{REPO}:1.4.3"], "has no digest"),
         (["--image", f"{REPO}@{NEW}", "--smoke", "localhost:8080"], "is not an http(s) URL"),
         (
@@ -495,3 +517,153 @@ def test_images_read_from_a_kustomization_bump(git_server: GitServer, tmp_path: 
         first = repo.git("rev-list", "--max-parents=0", "origin/main")
         with pytest.raises(InputError, match="adds no digest-pinned image reference"):
             images_added_by(repo, first)
+
+
+def merged_pr(github_api: GitHubStandin, bare: Path, merge_commit: str | None) -> int:
+    """Pull request #1 of acme/config, merged as `merge_commit` (None: still open)."""
+    # The bump branch lives in the work clone only: every branch "exists".
+    repo = github_api.state.add_repo("acme/config", commit_exists=bare_commit_exists(bare))  # type: ignore[arg-type]
+    github_api.state.add_token(TOKEN)
+    forge = GitHubForge("acme/config", TOKEN, api_url=github_api.url)
+    pr = forge.create_pull_request(
+        head="shipstep/bump/web", base="main", title="Bump web", body="", draft=False
+    )
+    if merge_commit:  # as GitHub records a merge
+        repo.pulls[pr.number].update(
+            state="closed",
+            merged=True,
+            merged_at="2026-12-04T12:00:00Z",
+            merge_commit_sha=merge_commit,
+        )
+    return pr.number
+
+
+def github_args(github_api: GitHubStandin) -> list[str]:
+    return [
+        "--forge",
+        "github",
+        "--forge-repository",
+        "acme/config",
+        "--api-url",
+        github_api.url,
+        "--token",
+        TOKEN,
+    ]
+
+
+def test_pr_number_reads_the_merge_commit_and_sets_a_success_status(
+    kube: KubeStandin,
+    git_server: GitServer,
+    github_api: GitHubStandin,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, bare, c = config_repo(git_server, tmp_path, "bypr")
+    number = merged_pr(github_api, bare, c["merge"])
+    kube.seed(namespace(NAMESPACE), namespace("shipstep-system"), deployment(NEW))
+    kube.wait(lambda: running(kube, NEW), what="pods")
+    kube.seed(agent_status(c["merge"]))
+    argv = [
+        *base_args(kube, tmp_path / "r.json"),
+        "--pr",
+        str(number),
+        "--config-repo",
+        url,
+        *github_args(github_api),
+        "--report-url",
+        "https://ci.example/run/43",
+    ]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    document = json.loads(json.loads(out)["report"])
+    assert document["mergeCommit"] == c["merge"]
+    assert document["expectedImages"] == [f"{REPO}:1.4.3@{NEW}"]
+    [status] = github_api.state.repos["acme/config"].statuses[c["merge"]]
+    assert (status["state"], status["context"], status["target_url"]) == (
+        "success",
+        "shipstep/verify",
+        "https://ci.example/run/43",
+    )
+    assert status["description"] == "verify passed: 4 checks"
+
+    # --no-commit-status leaves the commit alone.
+    code, _out, err = run([*argv, "--no-commit-status", "--status-context", "other"], capsys)
+    assert code == 0, err
+    assert len(github_api.state.repos["acme/config"].statuses[c["merge"]]) == 1
+
+
+def test_pr_not_merged_is_bad_input_and_changes_nothing(
+    kube: KubeStandin,
+    git_server: GitServer,
+    github_api: GitHubStandin,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, bare, _c = config_repo(git_server, tmp_path, "openpr")
+    number = merged_pr(github_api, bare, None)
+    report = tmp_path / "r.json"
+    argv = [
+        *base_args(kube, report),
+        "--pr",
+        str(number),
+        "--config-repo",
+        url,
+        "--revert-on-failure",
+        *github_args(github_api),
+    ]
+    code, _out, err = run(argv, capsys)
+    assert code == 2, err
+    assert f"Pull request #{number}" in err and "is open, not merged" in err
+    assert "Traceback" not in err and TOKEN not in err
+    assert not report.exists()
+    assert github_api.state.repos["acme/config"].statuses == {}
+    assert kube.requests.all() == []
+
+    argv[argv.index("--pr") + 1] = "99"
+    code, _out, err = run(argv, capsys)
+    assert code == 1 and "GitHub answered 404" in err and "Traceback" not in err
+
+
+def test_local_forge_pr_and_status(
+    kube: KubeStandin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bare = tmp_path / "config.git"
+    work = tmp_path / "work"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    git(tmp_path, "clone", "-q", str(bare), str(work))
+    deployment_file = work / "apps/web/deployment.yaml"
+    deployment_file.parent.mkdir(parents=True)
+    deployment_file.write_text(MANIFEST.format(image=f"{REPO}:1.4.2@{OLD}"))
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "initial")
+    git(work, "checkout", "-q", "-b", "shipstep/bump/web")
+    deployment_file.write_text(MANIFEST.format(image=f"{REPO}:1.4.3@{NEW}"))
+    git(work, "commit", "-q", "-am", "Bump web to 1.4.3")
+    git(work, "push", "-q", "origin", "main", "shipstep/bump/web")
+    forge = LocalForge(bare)
+    pr = forge.create_pull_request(
+        head="shipstep/bump/web", base="main", title="Bump web", body="", draft=False
+    )
+    merge = forge.merge(pr.number)
+    kube.seed(namespace(NAMESPACE), namespace("shipstep-system"), deployment(OLD))
+    kube.wait(lambda: running(kube, OLD), what="old pods")
+    kube.seed(agent_status(merge.commit))  # applied, but the pods never move to NEW
+    kube.knobs.rollout("fail", image=NEW, deadline=0.3)
+    set_image(kube, NEW)
+    code, out, err = run(
+        [
+            *base_args(kube, tmp_path / "r.json"),
+            "--pr",
+            str(pr.number),
+            "--config-repo",
+            str(bare),
+            "--revert-on-failure",
+        ],
+        capsys,
+    )
+    assert code == 1, err
+    outputs = json.loads(out)
+    revert = forge.open_pull_requests("main")
+    assert [p.url for p in revert] == [outputs["revert-pr-url"]]
+    status = forge.commit_statuses(merge.commit)["shipstep/verify"]
+    assert status.state == "failure" and status.target_url == outputs["revert-pr-url"]

@@ -67,6 +67,7 @@ class VerifyReport:
     report_file: str | None = None
     revert_pr_url: str | None = None
     revert_operation: str | None = None  # created / unchanged
+    commit_status: str | None = None  # e.g. "failure (shipstep/verify) on 0123456789ab"
     notes: list[str] = field(default_factory=list)
     # False when the cluster could not be read: the verdict says nothing
     # about the rollout, so it is never a reason to revert.
@@ -95,6 +96,7 @@ class VerifyReport:
             "elapsedSeconds": round(self.elapsed_seconds, 3),
             "revertPullRequest": self.revert_pr_url,
             "revertOperation": self.revert_operation,
+            "commitStatus": self.commit_status,
             "notes": self.notes,
             "conclusive": self.conclusive,
             "checks": [
@@ -147,6 +149,8 @@ class VerifyReport:
             lines += ["```", "</details>"]
         if self.revert_pr_url:
             lines += ["", f"Revert pull request ({self.revert_operation}): {self.revert_pr_url}"]
+        if self.commit_status:
+            lines += ["", f"Commit status: {_md(self.commit_status)}"]
         for note in self.notes:
             lines += ["", f"> {note}"]
         return "\n".join(lines) + "\n"
@@ -159,6 +163,8 @@ class VerifyReport:
                 lines += [f"      {d}" for d in c.details]
         if self.revert_pr_url:
             lines.append(f"revert pull request ({self.revert_operation}): {self.revert_pr_url}")
+        if self.commit_status:
+            lines.append(f"commit status: {self.commit_status}")
         if self.report_file:
             lines.append(f"report: {self.report_file}")
         lines += self.notes

@@ -10,14 +10,21 @@ from pathlib import Path
 from shipstep.cluster.access import ClusterOptions, connect
 from shipstep.cluster.client import Cluster, ClusterError
 from shipstep.errors import InputError
+from shipstep.forges.interface import Forge
 from shipstep.oci.reference import Reference
 from shipstep.progress import NullReporter, Reporter
 from shipstep.steps.verify.agent_status import AgentStatusCheck
 from shipstep.steps.verify.cloudwatch import run_alarm_checks
 from shipstep.steps.verify.expected import images_added_by, parse_expected
+from shipstep.steps.verify.forge_actions import (
+    merge_commit_of,
+    revert_on_failure,
+    set_verdict_status,
+)
 from shipstep.steps.verify.gitrepo import ConfigRepo
 from shipstep.steps.verify.prometheus import PromCheckSpec, run_prometheus_check
 from shipstep.steps.verify.report import Check, Status, VerifyReport
+from shipstep.steps.verify.revert import RevertOptions
 from shipstep.steps.verify.rollout import Targets
 from shipstep.steps.verify.signatures import ImageVerifier, signature_checks
 from shipstep.steps.verify.smoke import SmokeSpec, run_smoke_check
@@ -43,6 +50,11 @@ class VerifyInputs:
     wait: WaitOptions = field(default_factory=WaitOptions)
     report_file: Path | None = None
     skip_signatures: bool = False
+    # Through the config repository's forge (run_verify's `forge`):
+    pull_request: int | None = None  # the bump PR whose merge commit to check
+    revert: RevertOptions | None = None  # open a revert PR on a conclusive failure
+    status_context: str | None = None  # set the verdict as a commit status
+    report_url: str | None = None  # linked from the commit status
 
 
 @dataclass(frozen=True)
@@ -51,18 +63,41 @@ class Parsed:
     prometheus: list[PromCheckSpec]
 
 
-def validate(inputs: VerifyInputs, has_verifier: bool) -> Parsed:
-    """Every input problem before anything is done."""
-    if inputs.merge_commit and not inputs.config_repo:
+def validate(inputs: VerifyInputs, has_verifier: bool, has_forge: bool) -> Parsed:
+    """Every input problem, before anything is contacted."""
+    if inputs.merge_commit and inputs.pull_request is not None:
         raise InputError(
-            "--merge-commit needs the config repository to check what the agent applied.",
+            "Both --merge-commit and --pr name the config commit.",
+            hint="Pass one: --pr NUMBER reads the merge commit from the merged pull request.",
+        )
+    config_commit = inputs.merge_commit or inputs.pull_request is not None
+    if config_commit and not inputs.config_repo:
+        raise InputError(
+            "--merge-commit and --pr need the config repository to check what the agent applied.",
             hint="Pass --config-repo URL_OR_PATH.",
         )
-    if not inputs.images and not inputs.merge_commit:
+    if not inputs.images and not config_commit:
         raise InputError(
             "No expected image.",
-            hint="Pass --image REPO@sha256:DIGEST (repeatable), or --merge-commit SHA with "
-            "--config-repo to read them from the bump's merge commit.",
+            hint="Pass --image REPO@sha256:DIGEST (repeatable), or --merge-commit SHA (or --pr "
+            "NUMBER) with --config-repo to read them from the bump's merge commit.",
+        )
+    if inputs.revert and not config_commit:
+        raise InputError(
+            "--revert-on-failure needs the merge commit to revert.",
+            hint="Pass --merge-commit SHA or --pr NUMBER, and --config-repo URL_OR_PATH.",
+        )
+    if inputs.status_context is not None and not config_commit:
+        raise InputError(
+            "--commit-status needs the config commit to set the status on.",
+            hint="Pass --merge-commit SHA or --pr NUMBER, and --config-repo URL_OR_PATH.",
+        )
+    if (
+        inputs.pull_request is not None or inputs.revert or inputs.status_context
+    ) and not has_forge:
+        raise InputError(
+            "--pr, --revert-on-failure and --commit-status need the config repository's forge.",
+            hint="Pass --forge github, codecommit or local (and --forge-repository, --token).",
         )
     if not has_verifier and not inputs.skip_signatures:
         raise InputError(
@@ -95,28 +130,33 @@ def run_verify(
     verifier: ImageVerifier | None = None,
     reporter: Reporter | None = None,
     connect_cluster: Callable[[ClusterOptions, Reporter], Cluster] = connect,
-    after_report: Callable[[VerifyReport, ConfigRepo | None], None] | None = None,
+    forge: Forge | None = None,
 ) -> VerifyReport:
     """Run every check and return the report (written to `report_file`).
-    `after_report` runs with the report and the config repository clone
-    while it still exists (the revert on failure)."""
+    `forge` hosts the config repository: it answers `pull_request`, and
+    takes the revert pull request and the commit status."""
     reporter = reporter or NullReporter()
-    parsed = validate(inputs, verifier is not None)
+    parsed = validate(inputs, verifier is not None, forge is not None)
     started = time.monotonic()
     repo: ConfigRepo | None = None
     try:
+        wanted = inputs.merge_commit
+        if inputs.pull_request is not None:
+            assert forge is not None
+            wanted = merge_commit_of(forge, inputs.pull_request)
+            reporter.log(f"pull request #{inputs.pull_request} merged as {wanted[:12]}")
         merge_commit = None
         if inputs.config_repo:
             with reporter.task("cloning the config repository"):
                 repo = ConfigRepo(inputs.config_repo, token=inputs.git_token).clone()
-        if inputs.merge_commit and repo is not None:
-            merge_commit = repo.resolve(inputs.merge_commit)
+        if wanted and repo is not None:
+            merge_commit = repo.resolve(wanted)
             if merge_commit is None:
                 repo.fetch()
-                merge_commit = repo.resolve(inputs.merge_commit)
+                merge_commit = repo.resolve(wanted)
             if merge_commit is None:
                 raise InputError(
-                    f"Commit {inputs.merge_commit} is not in the config repository.",
+                    f"Commit {wanted} is not in the config repository.",
                     hint="Pass the bump pull request's merge commit SHA.",
                 )
         expected: list[Reference] = (
@@ -175,8 +215,11 @@ def run_verify(
         report.elapsed_seconds = time.monotonic() - started
         if inputs.report_file:
             report.write(inputs.report_file)
-        if after_report is not None:
-            after_report(report, repo)
+        if forge is not None and (inputs.revert or inputs.status_context):
+            if inputs.revert:
+                revert_on_failure(report, repo, forge, inputs.revert, reporter)
+            if inputs.status_context:
+                set_verdict_status(report, forge, inputs.status_context, inputs.report_url)
             if inputs.report_file:
                 report.write(inputs.report_file)
         return report
