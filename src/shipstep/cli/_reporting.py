@@ -1,7 +1,8 @@
 """Reporters that render step progress for the current runtime.
 
 All of it goes to stderr: stdout is reserved for the command's result (one
-JSON object with `--output json`).
+JSON object with `--output json`). rich is imported only for a terminal
+(`_rich_reporting`): CI logs and pipes do not pay for loading it.
 """
 
 from __future__ import annotations
@@ -10,16 +11,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from shipstep.progress import Reporter, Task
 from shipstep.runtime import Runtime
@@ -73,50 +64,9 @@ class _CountingTask:
             self.completed = completed
 
 
-class _RichTask:
-    def __init__(self, progress: Progress, task_id: TaskID) -> None:
-        self._progress = progress
-        self._id = task_id
-
-    def advance(self, amount: float) -> None:
-        self._progress.advance(self._id, amount)
-
-    def update(self, *, completed: float | None = None, total: float | None = None) -> None:
-        self._progress.update(self._id, completed=completed, total=total)
-
-
-class RichReporter:
-    """Colour and progress bars for a person at a terminal."""
-
-    def __init__(self, console: Console | None = None) -> None:
-        self._console = console or Console(stderr=True)
-
-    def log(self, line: str) -> None:
-        self._console.print(line, markup=False, highlight=False, soft_wrap=True)
-
-    @contextmanager
-    def group(self, title: str) -> Iterator[None]:
-        self._console.rule(title, style="dim")
-        yield
-
-    @contextmanager
-    def task(self, description: str, total: float | None = None) -> Iterator[Task]:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn() if total and total > 1024 else TextColumn(""),
-            TimeElapsedColumn(),
-            console=self._console,
-            transient=True,
-        ) as progress:
-            yield _RichTask(progress, progress.add_task(description, total=total))
-        self._console.print(f"[green]✓[/] {description}", highlight=False)
-
-    def mask(self, secret: str) -> None:
-        return None
-
-
 def reporter_for(runtime: Runtime) -> Reporter:
     if runtime.name == "local" and sys.stderr.isatty():
+        from shipstep.cli._rich_reporting import RichReporter
+
         return RichReporter()
     return PlainReporter(runtime)
