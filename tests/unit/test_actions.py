@@ -38,6 +38,7 @@ def test_inputs_are_the_options(step: str) -> None:
     for name, spec in action["inputs"].items():
         assert spec.get("description"), name
         option = options[name]
+        assert bool(spec.get("required")) == option.required, name
         default = option.get_default(context)
         if option.is_flag and default is not None:  # None: a tri-state flag, unset means auto
             assert spec.get("default", "false") == str(bool(default)).lower(), name

@@ -10,7 +10,6 @@ from shipstep.cli._app import cli_command, emit, state_of
 from shipstep.cli._signing import registry_options
 from shipstep.cli._verify_support import REVERT_AUTHOR, make_verifier
 from shipstep.cluster.access import ClusterOptions
-from shipstep.errors import InputError
 from shipstep.forges.factory import make_forge
 from shipstep.steps.verify.revert import RevertOptions
 from shipstep.steps.verify.rollout import Targets
@@ -292,11 +291,9 @@ def command(
         )
         if revert_on_failure
         else None,
-        status_context=(status_context.strip() or None) if commit_status else None,
+        status_context=status_context if commit_status else None,
         report_url=report_url,
     )
-    if commit_status and inputs.status_context is None:
-        raise InputError("--status-context is empty.", hint="Pass a name such as shipstep/verify.")
     # Every input problem before a forge, registry or cluster is contacted.
     validate(inputs, has_verifier=bool(policy), has_forge=uses_forge and bool(config_repo))
     verifier = None

@@ -166,6 +166,20 @@ def base_args(kube: KubeStandin, report: Path) -> list[str]:
     ]
 
 
+def github_args(github_api: GitHubStandin) -> list[str]:
+    """The forge flags for acme/config on the GitHub stand-in."""
+    return [
+        "--forge",
+        "github",
+        "--forge-repository",
+        "acme/config",
+        "--api-url",
+        github_api.url,
+        "--token",
+        TOKEN,
+    ]
+
+
 def test_cli_passes_with_images_read_from_the_merge_commit(
     kube: KubeStandin, git_server: GitServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -216,14 +230,7 @@ def test_cli_fails_and_opens_a_revert_pr_restoring_the_previous_image(
         "--config-repo",
         url,
         "--revert-on-failure",
-        "--forge",
-        "github",
-        "--forge-repository",
-        "acme/config",
-        "--api-url",
-        github_api.url,
-        "--token",
-        TOKEN,
+        *github_args(github_api),
         "--revert-label",
         "rollback",
         "--report-url",
@@ -291,14 +298,7 @@ def test_no_revert_when_the_cluster_cannot_be_read(
             "--config-repo",
             url,
             "--revert-on-failure",
-            "--forge",
-            "github",
-            "--forge-repository",
-            "acme/config",
-            "--api-url",
-            github_api.url,
-            "--token",
-            TOKEN,
+            *github_args(github_api),
         ],
         capsys,
     )
@@ -329,6 +329,13 @@ def test_no_revert_when_the_cluster_cannot_be_read(
             "--commit-status needs the config commit",
         ),
         (["--image", f"{REPO}@{NEW}", "--pr", "0"], "Invalid value for '--pr'"),
+        (
+            [
+                *("--merge-commit", "abc1234", "--config-repo", "/x"),
+                *("--commit-status", "--status-context", " "),
+            ],
+            "--status-context is empty",
+        ),
         (["--image", f"{REPO}:1.4.3"], "has no digest"),
         (["--image", f"{REPO}@{NEW}", "--smoke", "localhost:8080"], "is not an http(s) URL"),
         (
@@ -456,14 +463,7 @@ def test_refused_auto_merge_keeps_the_revert_pr(
             "--config-repo",
             url,
             "--revert-on-failure",
-            "--forge",
-            "github",
-            "--forge-repository",
-            "acme/config",
-            "--api-url",
-            github_api.url,
-            "--token",
-            TOKEN,
+            *github_args(github_api),
             "--auto-merge",
         ],
         capsys,
@@ -536,19 +536,6 @@ def merged_pr(github_api: GitHubStandin, bare: Path, merge_commit: str | None) -
             merge_commit_sha=merge_commit,
         )
     return pr.number
-
-
-def github_args(github_api: GitHubStandin) -> list[str]:
-    return [
-        "--forge",
-        "github",
-        "--forge-repository",
-        "acme/config",
-        "--api-url",
-        github_api.url,
-        "--token",
-        TOKEN,
-    ]
 
 
 def test_pr_number_reads_the_merge_commit_and_sets_a_success_status(

@@ -87,6 +87,8 @@ def validate(inputs: VerifyInputs, has_verifier: bool, has_forge: bool) -> Parse
             "--revert-on-failure needs the merge commit to revert.",
             hint="Pass --merge-commit SHA or --pr NUMBER, and --config-repo URL_OR_PATH.",
         )
+    if inputs.status_context is not None and not inputs.status_context.strip():
+        raise InputError("--status-context is empty.", hint="Pass a name such as shipstep/verify.")
     if inputs.status_context is not None and not config_commit:
         raise InputError(
             "--commit-status needs the config commit to set the status on.",
@@ -213,15 +215,13 @@ def run_verify(
             checks += run_alarm_checks(inputs.alarms, inputs.region)
         report.checks = checks
         report.elapsed_seconds = time.monotonic() - started
+        # Forge errors become notes in the report; they never change the verdict.
+        if forge is not None and inputs.revert:
+            revert_on_failure(report, repo, forge, inputs.revert, reporter)
+        if forge is not None and inputs.status_context:
+            set_verdict_status(report, forge, inputs.status_context, inputs.report_url)
         if inputs.report_file:
             report.write(inputs.report_file)
-        if forge is not None and (inputs.revert or inputs.status_context):
-            if inputs.revert:
-                revert_on_failure(report, repo, forge, inputs.revert, reporter)
-            if inputs.status_context:
-                set_verdict_status(report, forge, inputs.status_context, inputs.report_url)
-            if inputs.report_file:
-                report.write(inputs.report_file)
         return report
     finally:
         if repo is not None:
