@@ -24,6 +24,7 @@ from shipstep.agent.leader import LeaderElector
 from shipstep.agent.logs import configure
 from shipstep.agent.loop import Agent
 from shipstep.agent.metrics import Metrics
+from shipstep.agent.notify import CommitStatusNotifier
 from shipstep.agent.offline import NOTE as NO_CLUSTER_NOTE
 from shipstep.agent.offline import NoCluster, cluster_requested
 from shipstep.agent.policy import AllowAll, Gate, Verifier
@@ -33,6 +34,7 @@ from shipstep.agent.source import GitSource
 from shipstep.agent.status import StatusWriter
 from shipstep.cli._app import cli_command, emit
 from shipstep.errors import InputError
+from shipstep.forges.factory import make_forge
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -55,6 +57,23 @@ def make_verifier(policy: Path | None, verify_signatures: bool) -> Verifier:
     from shipstep.agent.verifier import PolicyVerifier
 
     return PolicyVerifier(policy)
+
+
+def make_notifier(o: dict[str, Any], config: AgentConfig) -> CommitStatusNotifier:
+    if not o["status_context"].strip():
+        raise InputError("--status-context is empty.", hint="Pass a name such as shipstep/agent.")
+    token_file = o["forge_token_file"] or config.git_token_file
+    token = token_file.read_text().strip() if token_file else None
+    forge = make_forge(
+        o["commit_status_forge"],
+        config.repo_url,
+        o["forge_repository"],
+        token,
+        o["forge_api_url"],
+        None,
+        ("shipstep agent", "shipstep@users.noreply.github.com"),
+    )
+    return CommitStatusNotifier(forge, o["status_context"].strip())
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -194,6 +213,32 @@ def _listen(value: str) -> tuple[str, int]:
     type=_FILE,
     help="Enables POST /webhook (GitHub push events).",
 )
+@_opt(
+    "--commit-status-forge",
+    env="COMMIT_STATUS_FORGE",
+    type=click.Choice(["github", "local"]),  # CodeCommit has no commit statuses
+    help="Set each revision's verdict as a commit status on this forge (off by default).",
+)
+@_opt(
+    "--forge-repository",
+    env="FORGE_REPOSITORY",
+    metavar="OWNER/NAME",
+    help="The config repo on the forge (default: from --repo-url).",
+)
+@_opt(
+    "--forge-token-file",
+    env="FORGE_TOKEN_FILE",
+    type=_FILE,
+    help="File holding the forge token (default: --git-token-file).",
+)
+@_opt("--forge-api-url", env="FORGE_API_URL", help="GitHub API URL (GitHub Enterprise).")
+@_opt(
+    "--status-context",
+    env="STATUS_CONTEXT",
+    default="shipstep/agent",
+    show_default=True,
+    help="Context (name) of the commit status.",
+)
 @_opt("--leader-elect/--no-leader-elect", env="LEADER_ELECT", default=False, show_default=True)
 @_opt("--once", env="ONCE", is_flag=True, help="Reconcile once, then exit.")
 @_opt("--dry-run", env="DRY_RUN", is_flag=True, help="Print the plan without writing anything.")
@@ -271,6 +316,8 @@ def command(ctx: click.Context, /, **o: Any) -> None:
     engine = Engine(cluster, config, gate)
     metrics = Metrics()
     agent = Agent(config, engine, GitSource(config), StatusWriter(cluster, config), metrics)
+    if o["commit_status_forge"] and not o["dry_run"]:
+        agent.notifier = make_notifier(o, config)
     if o["once"] or o["dry_run"]:
         outcome = agent.reconcile(dry_run=o["dry_run"])
         emit(ctx, AgentResult(outcome, no_cluster_note=NO_CLUSTER_NOTE if no_cluster else None))

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.github import github_api
 from tests.fixtures.kube import kube, kube_server, kube_standin_factory
 from tests.integration.agent.harness import namespace
 
-__all__ = ["cluster", "kube", "kube_server", "kube_standin_factory"]
+__all__ = ["cluster", "github_api", "kube", "kube_server", "kube_standin_factory"]
 
 
 @pytest.fixture
