@@ -17,6 +17,7 @@ from shipstep.oci.client import RegistryClient
 from shipstep.oci.manifest import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, digest_of, encode_json
 from shipstep.oci.reference import parse_reference
 from tests.fixtures.registry import Registry
+from tests.fixtures.registry_proxy import registry_proxy as registry_proxy  # a fixture
 from tests.fixtures.services import Service, free_port, require_binary, wait_for
 
 
