@@ -87,9 +87,17 @@ def _lifecycle_policy(path: Path | None) -> str | None:
     metavar="URL",
     help="ECR control-plane endpoint (else AWS_ENDPOINT_URL_ECR / AWS_ENDPOINT_URL).",
 )
-@click.option("--username", help="Registry user name (else ECR tokens, then the Docker config).")
+# --registry-username/--registry-password: the spelling sign, verify and bump use.
+@click.option(
+    "--username",
+    "--registry-username",
+    "username",
+    help="Registry user name (else ECR tokens, then the Docker config).",
+)
 @click.option(
     "--password",
+    "--registry-password",
+    "password",
     envvar="SHIPSTEP_REGISTRY_PASSWORD",
     help="Registry password (prefer env SHIPSTEP_REGISTRY_PASSWORD).",
 )

@@ -182,3 +182,20 @@ def test_ecr_token_is_masked_in_github_logs(
     assert all(
         "123456789012-auth-token" not in line or line.startswith("::add-mask::") for line in lines
     )
+
+
+def test_registry_credentials_spelled_as_in_sign_and_verify(
+    capsys: pytest.CaptureFixture[str],
+    auth_registry: Registry,
+    make_image: ImageFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    image = make_image(files={"spelling.txt": "registry-username"})
+    argv = ["--output", "json", "publish", "--image", image]
+    argv += ["--to", f"{auth_registry.host}/{unique()}:1"]
+    argv += ["--registry-username", auth_registry.username, "--docker-config", "/nonexistent"]
+    monkeypatch.setenv("SHIPSTEP_REGISTRY_PASSWORD", auth_registry.password)
+    code, out, err = run(capsys, argv)
+    assert code == 0, err
+    assert json.loads(out)["operation"] == "pushed"
+    assert auth_registry.password not in out + err
