@@ -232,6 +232,25 @@ def test_hanging_tests_are_killed_at_the_timeout_and_removed(
     assert leftover_containers(docker_client, outputs["image-id"]) == []  # type: ignore[arg-type]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_shipstep(*args: str) -> subprocess.Popen[str]:
+    """`python -m shipstep ARGS` with SIGINT at its default disposition: a
+    test runner started in the background without job control (`cmd &` in a
+    script) hands SIGINT down ignored, and Python then never raises
+    KeyboardInterrupt, so the Ctrl-C under test would not arrive."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "shipstep", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+        preexec_fn=_default_sigint,
+    )
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_during_tests_removes_the_container(
@@ -243,23 +262,14 @@ def test_interrupt_during_tests_removes_the_container(
 ) -> None:
     context = write_context(tmp_path / "ctx", busybox_image, [])
     tag = unique_tag()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "shipstep",
-            "build",
-            "--context",
-            str(context),
-            "--tag",
-            tag,
-            "--test-command",
-            "sh -c 'echo started; sleep 600'",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ},
+    process = start_shipstep(
+        "build",
+        "--context",
+        str(context),
+        "--tag",
+        tag,
+        "--test-command",
+        "sh -c 'echo started; sleep 600'",
     )
     try:
         deadline = time.monotonic() + 60
@@ -278,6 +288,7 @@ def test_interrupt_during_tests_removes_the_container(
     finally:
         if process.poll() is None:
             process.kill()
+            process.communicate()  # reap it and close its pipes
     assert process.returncode == 130, err
     assert "Interrupted." in err and "Traceback" not in err
     assert leftover_containers(docker_client, image) == []
@@ -366,22 +377,7 @@ def test_interrupt_during_the_build_leaves_no_container(
             if marker in " ".join(c.attrs["Config"].get("Cmd") or [])
         ]
 
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "shipstep",
-            "build",
-            "--context",
-            str(context),
-            "--tag",
-            unique_tag(),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ},
-    )
+    process = start_shipstep("build", "--context", str(context), "--tag", unique_tag())
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not build_containers():
@@ -392,6 +388,7 @@ def test_interrupt_during_the_build_leaves_no_container(
     finally:
         if process.poll() is None:
             process.kill()
+            process.communicate()  # reap it and close its pipes
     assert process.returncode == 130, err
     assert "Interrupted." in err and "Traceback" not in err
     # The engine cancels the build when the client goes away and removes the
