@@ -3,11 +3,12 @@ config repository of 10,000 YAML files holding 500 references to it.
 
 shipstep (prefilter + PyYAML C composer + span edits) against ruamel.yaml
 round-trip (load, walk, set, dump) doing the same edit, run in this script.
-Prints: time each, the ratio (plus shipstep parsing every file, and the\npeer given the same prefilter, for fairness), extra changed lines beyond the intended ones
-(ours and the peer's), and peak RSS of the shipstep run (measured in a
+Prints: time each, the ratio (plus shipstep parsing every file, and the
+peer given the same prefilter, for fairness), extra changed lines beyond the
+intended ones (ours and the peer's), and peak RSS of the shipstep run (measured in a
 child process so that the peer's memory does not count).
 
-    /work/venv/bin/python bench/bump.py [--files 10000] [--refs 500]
+    .venv/bin/python bench/bump.py [--files 10000] [--refs 500]
 """
 
 from __future__ import annotations

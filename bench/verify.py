@@ -9,7 +9,7 @@ The failure moment is taken inside the stand-in, when it writes the
 Deployment status carrying ProgressDeadlineExceeded. Prints medians and the
 ratio to the configured poll interval (target: well under 1 when watching).
 
-    PYTHONPATH=src:. python bench/verify.py [--runs 50] [--poll-interval 2]
+    .venv/bin/python bench/verify.py [--runs 50] [--poll-interval 2]
 """
 
 from __future__ import annotations
@@ -18,17 +18,21 @@ import argparse
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from shipstep.cluster.access import ClusterOptions, connect
-from shipstep.steps.verify.expected import parse_expected
-from shipstep.steps.verify.report import Status
-from shipstep.steps.verify.rollout import Targets
-from shipstep.steps.verify.wait import WaitOptions, wait_for_cluster
-from tests.integration.verify.cluster_helpers import (
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]  # the stand-in and helpers live in tests/
+
+from shipstep.cluster.access import ClusterOptions, connect  # noqa: E402
+from shipstep.steps.verify.expected import parse_expected  # noqa: E402
+from shipstep.steps.verify.report import Status  # noqa: E402
+from shipstep.steps.verify.rollout import Targets  # noqa: E402
+from shipstep.steps.verify.wait import WaitOptions, wait_for_cluster  # noqa: E402
+from tests.integration.verify.cluster_helpers import (  # noqa: E402
     NAMESPACE,
     NEW,
     OLD,
@@ -38,7 +42,7 @@ from tests.integration.verify.cluster_helpers import (
     running,
     set_image,
 )
-from tests.kube_standin.standin import KubeStandin
+from tests.kube_standin.standin import KubeStandin  # noqa: E402
 
 FAIL_AFTER = 1.0  # seconds from the rollout's start to ProgressDeadlineExceeded
 
