@@ -64,8 +64,6 @@ class Agent:
         self.status = status
         self.metrics = metrics
         self.elector = elector
-        # Told (revision, result, reason) of every status change: the commit status.
-        self.notifier: Callable[[str, str, str], None] | None = None
         self.desired: Desired | None = None  # the last good revision
         self.refused: str | None = None  # the last refused head (not re-rendered)
         self.trigger = threading.Event()
@@ -105,23 +103,6 @@ class Agent:
             log.warning(
                 "cannot recover last applied revision", extra={"fields": {"error": error.message}}
             )
-
-    def _record_status(
-        self,
-        *,
-        revision: str,
-        result: str,
-        reason: str = "",
-        images: list[str] | None = None,
-        counts: dict[str, int] | None = None,
-    ) -> bool:
-        """Write the status ConfigMap; on a change, tell the notifier too."""
-        changed = self.status.record(
-            revision=revision, result=result, reason=reason, images=images, counts=counts
-        )
-        if changed and self.notifier is not None:
-            self.notifier(revision, result, reason)
-        return changed
 
     def reconcile(self, dry_run: bool = False) -> Outcome:
         started = time.monotonic()
@@ -176,7 +157,7 @@ class Agent:
                 self.metrics.signature_failures.inc(failures)
                 if not dry_run:
                     self._recover(head)
-                    if self._record_status(
+                    if self.status.record(
                         revision=head, result=REFUSED, reason="\n".join(refusal.problems)
                     ):
                         self.status.event(
@@ -221,7 +202,7 @@ class Agent:
             problems += unhealthy
         if problems:
             reason = "\n".join(problems)
-            if self.refused is None and self._record_status(
+            if self.refused is None and self.status.record(
                 revision=target.revision, result=FAILED, reason=reason, counts=report.counts()
             ):
                 self.status.event("Failed", f"{target.revision[:12]}: {problems[0]}", warning=True)
@@ -247,7 +228,7 @@ class Agent:
             return Outcome(
                 target.revision, APPLIED if report.wrote else "unchanged", "\n".join(notes), report
             )
-        if self._record_status(
+        if self.status.record(
             revision=target.revision,
             result=APPLIED,
             reason="\n".join(notes),

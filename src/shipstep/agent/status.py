@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,6 +89,8 @@ class StatusWriter:
         self.cluster = cluster
         self.config = config
         self._current: dict[str, str] | None = None
+        # Told (revision, result, reason) after every change written: the commit status.
+        self.on_change: Callable[[str, str, str], None] | None = None
 
     def current(self) -> dict[str, str]:
         if self._current is None:
@@ -127,6 +130,8 @@ class StatusWriter:
         }
         self.cluster.apply(CONFIG_MAP, body, self.config.field_manager, True)
         self._current = data
+        if self.on_change is not None:
+            self.on_change(revision, result, reason)
         return True
 
     def event(self, reason: str, message: str, warning: bool = False) -> None:

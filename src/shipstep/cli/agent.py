@@ -317,7 +317,7 @@ def command(ctx: click.Context, /, **o: Any) -> None:
     metrics = Metrics()
     agent = Agent(config, engine, GitSource(config), StatusWriter(cluster, config), metrics)
     if o["commit_status_forge"] and not o["dry_run"]:
-        agent.notifier = make_notifier(o, config)
+        agent.status.on_change = make_notifier(o, config)
     if o["once"] or o["dry_run"]:
         outcome = agent.reconcile(dry_run=o["dry_run"])
         emit(ctx, AgentResult(outcome, no_cluster_note=NO_CLUSTER_NOTE if no_cluster else None))

@@ -89,7 +89,7 @@ def test_forge_failure_is_logged_and_the_reconcile_stands(
     github_api.state.fail("POST", r"/statuses/", 403, times=1)
     agent = make_agent(cluster.kubeconfig, make_config(repo.url, tmp_path / "w"))
     forge = GitHubForge("acme/config", TOKEN, api_url=github_api.url, backoff=0.01)
-    agent.notifier = CommitStatusNotifier(forge, "shipstep/agent")
+    agent.status.on_change = CommitStatusNotifier(forge, "shipstep/agent")
     with caplog.at_level(logging.WARNING, logger="shipstep.agent"):
         outcome = agent.reconcile()
     assert outcome.result == "applied", outcome.reason
