@@ -74,4 +74,6 @@ def leftover_containers(client: docker.DockerClient, image_id: str | None = None
     filters: dict[str, object] = {"label": TEST_ROLE}
     if image_id:
         filters["ancestor"] = image_id
-    return [c.id for c in client.containers.list(all=True, filters=filters)]
+    # sparse: the list answer alone; a per-container inspect would race the
+    # engine removing the container and fail with NotFound.
+    return [c.id for c in client.containers.list(all=True, filters=filters, sparse=True)]

@@ -371,10 +371,12 @@ def test_interrupt_during_the_build_leaves_no_container(
     context = write_context(tmp_path / "ctx", busybox_image, [f"RUN echo {marker}; sleep 600"])
 
     def build_containers() -> list[str]:
+        # sparse: the list answer alone (its Command string); a per-container
+        # inspect would race the engine removing the container after the interrupt.
         return [
             c.id
-            for c in docker_client.containers.list(all=True)
-            if marker in " ".join(c.attrs["Config"].get("Cmd") or [])
+            for c in docker_client.containers.list(all=True, sparse=True)
+            if marker in (c.attrs.get("Command") or "")
         ]
 
     process = start_shipstep("build", "--context", str(context), "--tag", unique_tag())
