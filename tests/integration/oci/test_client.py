@@ -12,10 +12,7 @@ import pytest
 from shipstep.oci.auth import StaticCredentials
 from shipstep.oci.client import DigestMismatch, RegistryClient, RegistryError
 from shipstep.oci.manifest import (
-    EMPTY_JSON,
-    EMPTY_JSON_DIGEST,
     OCI_CONFIG,
-    OCI_EMPTY,
     OCI_INDEX,
     OCI_LAYER_GZIP,
     OCI_MANIFEST,
@@ -23,6 +20,7 @@ from shipstep.oci.manifest import (
     encode_json,
 )
 from shipstep.oci.reference import Reference, parse_reference
+from tests.fixtures.artifacts import push_artifact
 from tests.fixtures.registry import Registry
 
 pytestmark = pytest.mark.timeout(60)
@@ -122,34 +120,18 @@ def test_referrers_fall_back_to_the_tag_schema(registry: Registry) -> None:
     client = RegistryClient()
     ref = unique_repo(registry)
     _, subject_digest = push_image(client, ref, b"subject layer")
-    client.upload_blob(ref, EMPTY_JSON, EMPTY_JSON_DIGEST, len(EMPTY_JSON))
     payload = b'{"hello":"world"}'
-    client.upload_blob(ref, payload, digest_of(payload), len(payload))
     artifacts = []
     bodies = []
     for artifact_type in ("application/example.a", "application/example.b"):
-        artifact = encode_json(
-            {
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "artifactType": artifact_type,
-                "config": {"mediaType": OCI_EMPTY, "digest": EMPTY_JSON_DIGEST, "size": 2},
-                "layers": [
-                    {
-                        "mediaType": "application/json",
-                        "digest": digest_of(payload),
-                        "size": len(payload),
-                    }
-                ],
-                "subject": {
-                    "mediaType": OCI_MANIFEST,
-                    "digest": subject_digest,
-                    "size": 1,
-                },
-                "annotations": {"org.example": artifact_type},
-            }
+        digest, artifact = push_artifact(
+            client,
+            ref,
+            artifact_type,
+            payload,
+            subject_digest,
+            annotations={"org.example": artifact_type},
         )
-        digest = client.put_manifest(ref.with_digest(digest_of(artifact)), artifact, OCI_MANIFEST)
         artifacts.append(digest)
         bodies.append(artifact)
     # twice: the index is not duplicated

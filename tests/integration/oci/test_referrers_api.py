@@ -11,7 +11,6 @@ import requests
 
 from shipstep.oci.client import RegistryClient
 from shipstep.oci.manifest import (
-    EMPTY_JSON,
     EMPTY_JSON_DIGEST,
     OCI_EMPTY,
     OCI_INDEX,
@@ -20,6 +19,7 @@ from shipstep.oci.manifest import (
     encode_json,
 )
 from shipstep.oci.reference import Reference, parse_reference
+from tests.fixtures.artifacts import push_artifact
 from tests.fixtures.registry_proxy import RegistryProxy
 from tests.integration.oci.test_client import push_image
 
@@ -39,26 +39,8 @@ def attach(
 ) -> str:
     """Push an artifact manifest (by digest) whose `subject` is `subject`."""
     payload = encode_json({"note": note})
-    client.upload_blob(repo, payload, digest_of(payload), len(payload))
-    client.upload_blob(repo, EMPTY_JSON, EMPTY_JSON_DIGEST, len(EMPTY_JSON))
-    artifact = encode_json(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": artifact_type,
-            "config": {"mediaType": OCI_EMPTY, "digest": EMPTY_JSON_DIGEST, "size": 2},
-            "layers": [
-                {
-                    "mediaType": "application/json",
-                    "digest": digest_of(payload),
-                    "size": len(payload),
-                }
-            ],
-            "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": 1},
-            "annotations": {"org.example.note": note},
-        }
-    )
-    return client.put_manifest(repo.with_digest(digest_of(artifact)), artifact, OCI_MANIFEST)
+    annotations = {"org.example.note": note}
+    return push_artifact(client, repo, artifact_type, payload, subject, annotations=annotations)[0]
 
 
 def upstream_tags(proxy: RegistryProxy, repo: Reference) -> list[str]:

@@ -11,7 +11,6 @@ from shipstep.oci.manifest import (
     EMPTY_JSON,
     EMPTY_JSON_DIGEST,
     OCI_CONFIG,
-    OCI_EMPTY,
     OCI_INDEX,
     OCI_LAYER_GZIP,
     OCI_MANIFEST,
@@ -20,6 +19,7 @@ from shipstep.oci.manifest import (
     encode_json,
 )
 from shipstep.oci.reference import Reference, parse_reference
+from tests.fixtures.artifacts import artifact_manifest
 from tests.fixtures.registry import Registry, RegistryFactory
 from tests.integration.publish.helpers import run_publish, skopeo_inspect, unique
 
@@ -87,21 +87,12 @@ def sign(client: RegistryClient, repo: Reference, digest: str) -> tuple[str, str
     sig_digest = client.put_manifest(
         repo.with_tag("sha256-" + digest[7:] + ".sig"), sig, OCI_MANIFEST
     )
-    referrer = encode_json(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-            "config": {"mediaType": OCI_EMPTY, "digest": EMPTY_JSON_DIGEST, "size": 2},
-            "layers": [
-                {
-                    "mediaType": "application/json",
-                    "digest": digest_of(payload),
-                    "size": len(payload),
-                }
-            ],
-            "subject": {"mediaType": OCI_INDEX, "digest": digest, "size": 1},
-        }
+    referrer = artifact_manifest(
+        "application/vnd.dev.sigstore.bundle.v0.3+json",
+        digest_of(payload),
+        len(payload),
+        digest,
+        subject_media_type=OCI_INDEX,
     )
     referrer_digest = client.put_manifest(
         repo.with_digest(digest_of(referrer)), referrer, OCI_MANIFEST
