@@ -27,9 +27,7 @@ class CommitStatusNotifier:
         first = reason.strip().splitlines()[0] if reason.strip() else ""
         description = f"{result}: {first}" if first else result
         try:
-            self.forge.set_commit_status(
-                revision, CommitStatus(state, self.context, description[:140])
-            )
+            self.forge.set_commit_status(revision, CommitStatus(state, self.context, description))
         except ShipstepError as error:
             log.warning(
                 "commit status not set",

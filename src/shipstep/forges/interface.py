@@ -35,14 +35,11 @@ class PullRequest:
     merge_commit: str | None = None  # the commit the merge made on `base`, once merged
 
 
-STATUS_STATES = ("success", "failure", "error", "pending")
-
-
 @dataclass(frozen=True)
 class CommitStatus:
     """A check result shown on a commit (GitHub's commit status API)."""
 
-    state: str  # one of STATUS_STATES
+    state: str  # success | failure | error | pending
     context: str  # e.g. shipstep/verify; a later status of the same context replaces it
     description: str
     target_url: str | None = None

@@ -27,6 +27,13 @@ MERGED, ALREADY_MERGED = "merged", "already-merged"
 MERGE_AUTHOR = ("shipstep local forge", "local-forge@shipstep.invalid")
 
 
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Replace `path` atomically: a reader never sees half a record."""
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data, indent=2, sort_keys=True))
+    os.replace(temporary, path)
+
+
 @dataclass(frozen=True)
 class Merge:
     """What `LocalForge.merge` did."""
@@ -68,10 +75,7 @@ class LocalForge(GitPushMixin):
         fields = asdict(pr)
         if fields["merge_commit"] is None:  # a stale copy of the PR never unsets it
             del fields["merge_commit"]
-        record = {**old, **fields, **extra}
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(record, indent=2, sort_keys=True))
-        os.replace(temporary, path)
+        _write_json(path, {**old, **fields, **extra})
 
     def record(self, number: int) -> dict[str, Any]:
         return dict(json.loads((self.root / f"{number}.json").read_text()))
@@ -106,9 +110,7 @@ class LocalForge(GitPushMixin):
         path = statuses / f"{commit}.json"
         recorded = json.loads(path.read_text()) if path.exists() else {}
         recorded[status.context] = asdict(status)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(recorded, indent=2, sort_keys=True))
-        os.replace(temporary, path)
+        _write_json(path, recorded)
         return True
 
     def commit_statuses(self, commit: str) -> dict[str, CommitStatus]:
